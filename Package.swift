@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+//
+// ptrain: a deterministic, data-parallel trainer for the lecture's TwoLayerNet on the CPU.
+//
+// The target graph follows the data flow:
+//   Dataset (IDX/gzip/SHA-256)  ->  Parallel (topology, pinned worker pool, barrier)
+//   KernelCore -> KernelsAVX2 / Kernels (SIMD GEMM, exp, sigmoid, softmax; runtime dispatch)
+//   Seeding (Philox4x32-10, the only random generator)
+//   Model (parameter layout, backprop phases, reference twin, numerical gradient)
+//   Training (sampler -> workers -> reducer -> SGD update)  ->  ptrain (CLI)
+//
+// Dependencies:
+// - swift-argument-parser: typed flags, `validate()`, usage errors and help text for the CLI.
+// - System libraries (Debian packages, no vendored code): zlib1g-dev (gzip), libnuma-dev
+//   (topology, pinning, node-local memory), libssl-dev (libcrypto's SHA-256, hardware-accelerated;
+//   swift-crypto would add about four minutes of cold build for the same function).
+//
+// Code generation (docs/kernels.md): KernelsAVX2 is compiled with `-target-cpu x86-64-v3` so its
+// specializations of the generic kernels get AVX2 + FMA; `Kernels` checks the CPU at run time and
+// uses them only where the CPU has both. Those flags are `unsafeFlags`, acceptable for an
+// application package (ptrain is not meant to be a versioned dependency).
+import PackageDescription
+
+#if arch(x86_64)
+let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let avx2Flags: [SwiftSetting] = []
+#endif
+
+let package = Package(
+    name: "ptrain",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ptrain", targets: ["ptrain"]),
+        .library(name: "PTrain", targets: ["Dataset", "Kernels", "Model", "Parallel", "Seeding", "Training"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Thin C interop: no logic lives here.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CNuma", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CSupport"),
+
+        .target(
+            name: "Dataset",
+            dependencies: ["CZlib", "CCrypto"],
+            resources: [.copy("Resources/MNIST")]
+        ),
+        .target(name: "KernelCore"),
+        .target(name: "KernelsAVX2", dependencies: ["KernelCore"], swiftSettings: avx2Flags),
+        .target(name: "Kernels", dependencies: ["KernelCore", "KernelsAVX2", "CSupport"]),
+        .target(name: "Seeding"),
+        .target(name: "Model", dependencies: ["Kernels", "Seeding"]),
+        .target(name: "Parallel", dependencies: ["CNuma", "CSupport"]),
+        .target(name: "Training", dependencies: ["Dataset", "Kernels", "Model", "Parallel", "Seeding"]),
+        .executableTarget(
+            name: "ptrain",
+            dependencies: [
+                "Training", "Dataset", "Parallel", "Kernels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .target(name: "TestSupport", dependencies: ["Model", "Kernels"], path: "Tests/TestSupport"),
+        .testTarget(
+            name: "PTrainTests",
+            dependencies: ["TestSupport", "Dataset", "Kernels", "KernelCore", "Model", "Parallel", "Seeding", "Training", "ptrain"]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,31 @@
+/// One instantiation of every kernel for a `MultiplyAdd` policy, as a table of function values.
+///
+/// The initializer is `@inlinable` and generic, so the closures are specialized and code-generated
+/// in the module that calls it, with that module's CPU target: `KernelsAVX2` builds the table under
+/// `-target-cpu x86-64-v3`, `Kernels` builds the baseline one. Calling through the table costs one
+/// indirect call per kernel invocation, nothing inside the loops.
+public struct KernelFunctions: @unchecked Sendable {
+    /// `c (=|+=) a · packedB`; see `GEMM.multiply`.
+    public let multiply: (MatrixView, UnsafePointer<Float>, MutableMatrixView, Bool, UnsafeMutablePointer<Float>) -> Void
+    /// In place `σ(a + bias)`; see `Activations.biasSigmoid`.
+    public let biasSigmoid: (MutableMatrixView, UnsafePointer<Float>) -> Void
+    /// In place `dz ⊙ (1 − z) ⊙ z`; see `Activations.sigmoidBackward`.
+    public let sigmoidBackward: (MutableMatrixView, MatrixView) -> Void
+    /// Fused softmax, cross-entropy and dy; see `Activations.softmaxCrossEntropy`.
+    public let softmaxCrossEntropy: (MatrixView, UnsafePointer<Float>, UnsafePointer<Int32>, Int, MutableMatrixView?, UnsafeMutablePointer<Float>) -> Void
+    /// SIMD8 exp; see `Activations.exp`.
+    public let exp: (SIMD8<Float>) -> SIMD8<Float>
+
+    @inlinable
+    public init<M: MultiplyAdd>(_: M.Type) {
+        multiply = { a, b, c, accumulate, scratch in
+            GEMM.multiply(M.self, a, packedB: b, into: c, accumulate: accumulate, packAScratch: scratch)
+        }
+        biasSigmoid = { a, bias in Activations.biasSigmoid(M.self, a, bias: bias) }
+        sigmoidBackward = { dz, z in Activations.sigmoidBackward(M.self, dz, z: z) }
+        softmaxCrossEntropy = { a, bias, labels, batchSize, dy, loss in
+            Activations.softmaxCrossEntropy(M.self, logits: a, bias: bias, labels: labels, batchSize: batchSize, dy: dy, loss: loss)
+        }
+        exp = { x in Activations.exp(M.self, x) }
+    }
+}

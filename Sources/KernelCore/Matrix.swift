@@ -1,0 +1,65 @@
+/// A read-only strided view of a Float32 matrix: element (i, j) is `base[i * rowStride + j * columnStride]`.
+/// A transpose is the same memory with the strides swapped, so `xᵀ` costs nothing to form.
+public struct MatrixView {
+    public var base: UnsafePointer<Float>
+    public var rows: Int
+    public var columns: Int
+    public var rowStride: Int
+    public var columnStride: Int
+
+    @inlinable
+    public init(_ base: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: Int, columnStride: Int = 1) {
+        self.base = base
+        self.rows = rows
+        self.columns = columns
+        self.rowStride = rowStride
+        self.columnStride = columnStride
+    }
+
+    /// Row-major `rows x columns` with no padding.
+    @inlinable
+    public init(rowMajor base: UnsafePointer<Float>, rows: Int, columns: Int) {
+        self.init(base, rows: rows, columns: columns, rowStride: columns, columnStride: 1)
+    }
+
+    @inlinable public var transposed: MatrixView {
+        MatrixView(base, rows: columns, columns: rows, rowStride: columnStride, columnStride: rowStride)
+    }
+
+    /// Rows `range` of this view.
+    @inlinable public func rows(_ range: Range<Int>) -> MatrixView {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows)
+        return MatrixView(base + range.lowerBound * rowStride, rows: range.count, columns: columns,
+                          rowStride: rowStride, columnStride: columnStride)
+    }
+
+    @inlinable public subscript(i: Int, j: Int) -> Float {
+        assert(i >= 0 && i < rows && j >= 0 && j < columns, "MatrixView index (\(i), \(j)) out of \(rows)x\(columns)")
+        return base[i * rowStride + j * columnStride]
+    }
+}
+
+/// A writable row-major view with a leading dimension: element (i, j) is `base[i * rowStride + j]`.
+public struct MutableMatrixView {
+    public var base: UnsafeMutablePointer<Float>
+    public var rows: Int
+    public var columns: Int
+    public var rowStride: Int
+
+    @inlinable
+    public init(_ base: UnsafeMutablePointer<Float>, rows: Int, columns: Int, rowStride: Int? = nil) {
+        self.base = base
+        self.rows = rows
+        self.columns = columns
+        self.rowStride = rowStride ?? columns
+    }
+
+    @inlinable public var readOnly: MatrixView {
+        MatrixView(UnsafePointer(base), rows: rows, columns: columns, rowStride: rowStride)
+    }
+
+    @inlinable public func rows(_ range: Range<Int>) -> MutableMatrixView {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows)
+        return MutableMatrixView(base + range.lowerBound * rowStride, rows: range.count, columns: columns, rowStride: rowStride)
+    }
+}

@@ -1,0 +1,215 @@
+import Kernels
+
+/// Per-batch buffers shared by all workers of a step. Rows are written by the worker that owns
+/// them in the row phase; the parameter phase reads all rows after a barrier.
+///
+/// Shapes (B = batch size, I = input, H = hidden, O = output):
+/// x (B, I), labels (B), z1 (B, H), a2 (B, O), dy (B, O), da1 (B, H), loss (B),
+/// packedDa1 and packedDy: da1 and dy packed as GEMM B-operands (k = B),
+/// packedW1: W1 packed as a GEMM B-operand (k = I), refreshed by whoever updates W1's rows.
+public final class BatchBuffers: @unchecked Sendable {
+    public let layout: ParameterLayout
+    public let batchSize: Int
+    public let x: FloatBuffer
+    public let labels: UnsafeMutablePointer<Int32>
+    public let z1: FloatBuffer
+    public let a2: FloatBuffer
+    public let dy: FloatBuffer
+    public let da1: FloatBuffer
+    public let loss: FloatBuffer
+    public let gradients: FloatBuffer
+    public let packedW1: FloatBuffer
+    public let packedDa1: FloatBuffer
+    public let packedDy: FloatBuffer
+
+    public init(layout: ParameterLayout, batchSize: Int) {
+        let s = layout.shape
+        self.layout = layout
+        self.batchSize = batchSize
+        x = FloatBuffer(count: batchSize * s.input)
+        labels = .allocate(capacity: batchSize)
+        labels.initialize(repeating: 0, count: batchSize)
+        z1 = FloatBuffer(count: batchSize * s.hidden)
+        a2 = FloatBuffer(count: batchSize * s.output)
+        dy = FloatBuffer(count: batchSize * s.output)
+        da1 = FloatBuffer(count: batchSize * s.hidden)
+        loss = FloatBuffer(count: batchSize)
+        gradients = FloatBuffer(count: layout.count)
+        packedW1 = FloatBuffer(count: GEMM.packedCount(k: s.input, n: s.hidden))
+        packedDa1 = FloatBuffer(count: GEMM.packedCount(k: batchSize, n: s.hidden))
+        packedDy = FloatBuffer(count: GEMM.packedCount(k: batchSize, n: s.output))
+    }
+
+    deinit { labels.deallocate() }
+
+    /// The batch-mean loss: the per-row losses summed in row order 0..<B, divided by B.
+    public var meanLoss: Float {
+        var sum: Float = 0
+        for i in 0..<batchSize { sum += loss.pointer[i] }
+        return sum / Float(batchSize)
+    }
+}
+
+/// Scratch private to one worker thread (allocated once, on the worker's NUMA node by first touch).
+public final class WorkerScratch: @unchecked Sendable {
+    public let packA: FloatBuffer
+    public let packedW2: FloatBuffer
+    public let packedW2T: FloatBuffer
+
+    public init(shape: NetworkShape) {
+        packA = FloatBuffer(count: GEMM.packAScratchCount)
+        packedW2 = FloatBuffer(count: GEMM.packedCount(k: shape.hidden, n: shape.output))
+        packedW2T = FloatBuffer(count: GEMM.packedCount(k: shape.output, n: shape.hidden))
+    }
+}
+
+/// The part of the parameter vector a worker reduces and updates in the parameter phase.
+public struct ParameterSlice: Equatable, Sendable {
+    /// Rows of W1 (input pixels) whose gradient this worker sums over the batch.
+    public var w1Rows: Range<Int>
+    /// Rows of W2 (hidden units).
+    public var w2Rows: Range<Int>
+    /// Whether this worker also sums db1 and db2.
+    public var biases: Bool
+
+    public init(w1Rows: Range<Int>, w2Rows: Range<Int>, biases: Bool) {
+        self.w1Rows = w1Rows
+        self.w2Rows = w2Rows
+        self.biases = biases
+    }
+
+    /// Everything: the single-threaded case.
+    public static func all(_ shape: NetworkShape) -> ParameterSlice {
+        ParameterSlice(w1Rows: 0..<shape.input, w2Rows: 0..<shape.hidden, biases: true)
+    }
+
+    /// Slice `worker` of `workers`: W1 and W2 rows split into near-equal contiguous ranges
+    /// (⌊r·w/N⌋ ..< ⌊r·(w+1)/N⌋), the bias sums on the last worker. Any partition gives the same
+    /// bits; this one balances the work.
+    public static func partition(_ shape: NetworkShape, worker: Int, of workers: Int) -> ParameterSlice {
+        ParameterSlice(w1Rows: evenSplit(shape.input, worker, workers),
+                       w2Rows: evenSplit(shape.hidden, worker, workers),
+                       biases: worker == workers - 1)
+    }
+}
+
+/// ⌊count·part/parts⌋ ..< ⌊count·(part+1)/parts⌋.
+public func evenSplit(_ count: Int, _ part: Int, _ parts: Int) -> Range<Int> {
+    count * part / parts..<count * (part + 1) / parts
+}
+
+/// Backprop for `TwoLayerNet`, split into the two phases the engine runs on its workers:
+///
+/// 1. `rowPhase` (each worker, its rows of the batch): forward to the loss, and backward to
+///    da1 = σ'(a1) ⊙ (dy · W2ᵀ), the per-row quantities.
+/// 2. `parameterPhase` (each worker, its slice of the parameters): the sums over the batch,
+///    dW1 = xᵀ·da1, dW2 = z1ᵀ·dy, db1 = Σ_rows da1, db2 = Σ_rows dy — this is the gradient reduction —
+///    followed by `update` (SGD) of the same slice.
+///
+/// Every gradient element is a sum over all B rows in row order 0..<B inside one GEMM, whichever
+/// worker computes it, so the result has the same bits for every worker count (docs/reproducibility.md).
+public struct Backprop {
+    public let kernels: KernelFunctions
+    public let layout: ParameterLayout
+
+    public init(kernels: KernelFunctions, layout: ParameterLayout) {
+        self.kernels = kernels
+        self.layout = layout
+    }
+
+    /// Packs all of W1 (after initialisation or loading; updates repack their own rows).
+    public func packW1(_ net: TwoLayerNet, into batch: BatchBuffers) {
+        packW1Rows(net, into: batch, rows: 0..<layout.shape.input)
+    }
+
+    func packW1Rows(_ net: TwoLayerNet, into batch: BatchBuffers, rows: Range<Int>) {
+        let s = layout.shape
+        let w1 = MatrixView(rowMajor: net.parameters.pointer + layout.w1.lowerBound, rows: s.input, columns: s.hidden)
+        GEMM.packB(w1, into: batch.packedW1.pointer, kRange: rows)
+    }
+
+    /// Phase 1 on rows `rows` of the batch; x and labels of those rows are already assembled.
+    ///
+    /// a1 = x·W1 + b1; z1 = σ(a1); a2 = z1·W2 + b2; y = softmax(a2); loss = −log(y_t + 1e-7);
+    /// dy = (y − t)/B; da1 = (dy·W2ᵀ) ⊙ (1 − z1) ⊙ z1. Also packs these rows of da1 and dy for phase 2.
+    public func rowPhase(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch, rows: Range<Int>) {
+        let s = layout.shape
+        let p = UnsafePointer(net.parameters.pointer)
+        let w2 = MatrixView(rowMajor: p + layout.w2.lowerBound, rows: s.hidden, columns: s.output)
+        GEMM.packB(w2, into: scratch.packedW2.pointer, kRange: 0..<s.hidden)
+        GEMM.packB(w2.transposed, into: scratch.packedW2T.pointer, kRange: 0..<s.output)
+        guard !rows.isEmpty else { return }
+        let B = batch.batchSize
+        let x = MatrixView(rowMajor: batch.x.pointer, rows: B, columns: s.input).rows(rows)
+        let z1 = MutableMatrixView(batch.z1.pointer, rows: B, columns: s.hidden).rows(rows)
+        let a2 = MutableMatrixView(batch.a2.pointer, rows: B, columns: s.output).rows(rows)
+        let dy = MutableMatrixView(batch.dy.pointer, rows: B, columns: s.output).rows(rows)
+        let da1 = MutableMatrixView(batch.da1.pointer, rows: B, columns: s.hidden).rows(rows)
+        let k = kernels
+        k.multiply(x, batch.packedW1.pointer, z1, false, scratch.packA.pointer)
+        k.biasSigmoid(z1, p + layout.b1.lowerBound)
+        k.multiply(z1.readOnly, scratch.packedW2.pointer, a2, false, scratch.packA.pointer)
+        k.softmaxCrossEntropy(a2.readOnly, p + layout.b2.lowerBound, batch.labels + rows.lowerBound, B,
+                              dy, batch.loss.pointer + rows.lowerBound)
+        k.multiply(dy.readOnly, scratch.packedW2T.pointer, da1, false, scratch.packA.pointer)
+        k.sigmoidBackward(da1, z1.readOnly)
+        GEMM.packB(MatrixView(rowMajor: batch.da1.pointer, rows: B, columns: s.hidden), into: batch.packedDa1.pointer, kRange: rows)
+        GEMM.packB(MatrixView(rowMajor: batch.dy.pointer, rows: B, columns: s.output), into: batch.packedDy.pointer, kRange: rows)
+    }
+
+    /// Phase 2, the reduction over the batch for `slice`, into `batch.gradients`.
+    public func parameterPhase(_ batch: BatchBuffers, _ scratch: WorkerScratch, slice: ParameterSlice) {
+        let s = layout.shape
+        let B = batch.batchSize
+        let g = batch.gradients.pointer
+        if !slice.w1Rows.isEmpty {
+            // dW1 rows = xᵀ rows · da1: x (B, I) viewed transposed is (I, B).
+            let xT = MatrixView(rowMajor: batch.x.pointer, rows: B, columns: s.input).transposed.rows(slice.w1Rows)
+            let dW1 = MutableMatrixView(g + layout.w1.lowerBound, rows: s.input, columns: s.hidden).rows(slice.w1Rows)
+            kernels.multiply(xT, batch.packedDa1.pointer, dW1, false, scratch.packA.pointer)
+        }
+        if !slice.w2Rows.isEmpty {
+            let z1T = MatrixView(rowMajor: batch.z1.pointer, rows: B, columns: s.hidden).transposed.rows(slice.w2Rows)
+            let dW2 = MutableMatrixView(g + layout.w2.lowerBound, rows: s.hidden, columns: s.output).rows(slice.w2Rows)
+            kernels.multiply(z1T, batch.packedDy.pointer, dW2, false, scratch.packA.pointer)
+        }
+        if slice.biases {
+            columnSums(batch.da1.pointer, rows: B, columns: s.hidden, into: g + layout.b1.lowerBound)
+            columnSums(batch.dy.pointer, rows: B, columns: s.output, into: g + layout.b2.lowerBound)
+        }
+    }
+
+    /// SGD on `slice`: θ ← θ − η·g (multiply, then subtract: no fused multiply-add, so every kernel
+    /// variant updates identically), then repacks the updated W1 rows for the next row phase.
+    public func update(_ net: TwoLayerNet, _ batch: BatchBuffers, slice: ParameterSlice, learningRate: Float) {
+        let s = layout.shape
+        let p = net.parameters.pointer, g = UnsafePointer(batch.gradients.pointer)
+        func step(_ range: Range<Int>) {
+            for i in range { p[i] = p[i] - learningRate * g[i] }
+        }
+        step(layout.w1.lowerBound + slice.w1Rows.lowerBound * s.hidden..<layout.w1.lowerBound + slice.w1Rows.upperBound * s.hidden)
+        step(layout.w2.lowerBound + slice.w2Rows.lowerBound * s.output..<layout.w2.lowerBound + slice.w2Rows.upperBound * s.output)
+        if slice.biases {
+            step(layout.b1)
+            step(layout.b2)
+        }
+        packW1Rows(net, into: batch, rows: slice.w1Rows)
+    }
+
+    /// The whole gradient on one thread: both phases over everything (tests and tools).
+    public func gradient(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch) {
+        packW1(net, into: batch)
+        rowPhase(net, batch, scratch, rows: 0..<batch.batchSize)
+        parameterPhase(batch, scratch, slice: .all(layout.shape))
+    }
+}
+
+/// out[j] = Σ_i m[i, j], summed in row order i = 0, 1, ... (vectorizes across j; each column's
+/// order is fixed, so the bits are too).
+func columnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+    out.update(repeating: 0, count: columns)
+    for i in 0..<rows {
+        let row = m + i * columns
+        for j in 0..<columns { out[j] += row[j] }
+    }
+}

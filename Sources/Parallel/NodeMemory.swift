@@ -1,0 +1,41 @@
+import CNuma
+
+/// Read-only bytes placed on one NUMA node (a numa_alloc_onnode copy), or the original array when
+/// the machine has one node or libnuma is unavailable: there a copy would only cost memory.
+public final class NodeLocalBytes: @unchecked Sendable {
+    public let count: Int
+    public let node: Int
+    private let region: UnsafeMutableRawPointer?
+    private let array: [UInt8]
+
+    public init(_ bytes: [UInt8], node: Int, replicate: Bool) {
+        count = bytes.count
+        self.node = node
+        if replicate, numa_available() >= 0, let raw = numa_alloc_onnode(max(bytes.count, 1), Int32(node)) {
+            bytes.withUnsafeBytes { raw.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+            region = raw
+            array = []
+        } else {
+            region = nil
+            array = bytes
+        }
+    }
+
+    /// Whether the bytes were copied onto `node`.
+    public var isNodeLocalCopy: Bool { region != nil }
+
+    @inlinable
+    public func withBytes<R>(_ body: (UnsafePointer<UInt8>) throws -> R) rethrows -> R {
+        try withBase(body)
+    }
+
+    @usableFromInline
+    func withBase<R>(_ body: (UnsafePointer<UInt8>) throws -> R) rethrows -> R {
+        if let region { return try body(UnsafePointer(region.assumingMemoryBound(to: UInt8.self))) }
+        return try array.withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
+
+    deinit {
+        if let region { numa_free(region, max(count, 1)) }
+    }
+}

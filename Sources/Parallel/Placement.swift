@@ -1,0 +1,46 @@
+/// How workers are placed on CPUs.
+public enum PlacementPolicy: String, CaseIterable, Sendable {
+    /// Round-robin over nodes (worker w on node w mod nodes), so memory bandwidth of every node is
+    /// used from the first workers on. The default: data-parallel training is bandwidth-hungry.
+    case spread
+    /// Fill node 0's CPUs, then node 1's, ...: keeps a small run on one node's cache and memory.
+    case compact
+    /// No pinning; the OS scheduler places threads, memory is first-touch wherever they run.
+    case none
+}
+
+/// Where each worker runs: a CPU to pin to (nil for `none`) and the node whose memory it uses.
+public struct Placement: Equatable, Sendable {
+    public struct Slot: Equatable, Sendable {
+        public var worker: Int
+        public var cpu: Int?
+        public var node: Int
+    }
+
+    public var policy: PlacementPolicy
+    public var slots: [Slot]
+
+    /// Plans `workers` workers on `topology`. With more workers than CPUs, the CPU order is
+    /// reused from the start (two workers share a CPU), in the same policy order.
+    public init(topology: Topology, workers: Int, policy: PlacementPolicy) {
+        precondition(workers > 0 && !topology.nodes.isEmpty)
+        self.policy = policy
+        var order: [(cpu: Int, node: Int)] = []
+        switch policy {
+        case .compact, .none:
+            for node in topology.nodes { for cpu in node.cpus { order.append((cpu, node.id)) } }
+        case .spread:
+            let longest = topology.nodes.map(\.cpus.count).max()!
+            for i in 0..<longest {
+                for node in topology.nodes where i < node.cpus.count { order.append((node.cpus[i], node.id)) }
+            }
+        }
+        slots = (0..<workers).map { w in
+            let spot = order[w % order.count]
+            return Slot(worker: w, cpu: policy == .none ? nil : spot.cpu, node: policy == .none ? topology.nodes[0].id : spot.node)
+        }
+    }
+
+    /// Nodes in use, ascending.
+    public var nodes: [Int] { Array(Set(slots.map(\.node))).sorted() }
+}

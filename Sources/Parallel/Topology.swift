@@ -1,0 +1,85 @@
+import CNuma
+import CSupport
+import Foundation
+
+/// The CPUs this process may use, grouped by NUMA node.
+///
+/// Discovery order (`discover()`): libnuma when `numa_available()` says NUMA works; else
+/// /sys/devices/system/node/node*/cpulist; else one node holding every allowed CPU (containers
+/// often hide both). Only CPUs in the process's affinity mask (taskset, cgroup cpusets) are kept.
+/// Tests inject layouts through `init(nodes:source:)`.
+public struct Topology: Equatable, Sendable {
+    public struct Node: Equatable, Sendable {
+        public var id: Int
+        /// Allowed CPUs of this node, ascending.
+        public var cpus: [Int]
+        public init(id: Int, cpus: [Int]) {
+            self.id = id
+            self.cpus = cpus
+        }
+    }
+
+    /// Nodes with at least one allowed CPU, by id.
+    public var nodes: [Node]
+    /// How the layout was found: "libnuma", "sysfs", "single node (no NUMA information)" or "injected".
+    public var source: String
+
+    public init(nodes: [Node], source: String = "injected") {
+        self.nodes = nodes.filter { !$0.cpus.isEmpty }.sorted { $0.id < $1.id }
+        self.source = source
+    }
+
+    public var cpuCount: Int { nodes.reduce(0) { $0 + $1.cpus.count } }
+
+    /// The CPUs this process may run on (sched_getaffinity), or nil when the OS does not say.
+    public static func allowedCPUs() -> [Int]? {
+        var buffer = [Int32](repeating: 0, count: 4096)
+        let n = csupport_allowed_cpus(&buffer, Int32(buffer.count))
+        guard n > 0 else { return nil }
+        return buffer[0..<Int(n)].map(Int.init)
+    }
+
+    public static func discover() -> Topology {
+        let allowed = allowedCPUs() ?? Array(0..<ProcessInfo.processInfo.activeProcessorCount)
+        if numa_available() >= 0 {
+            var byNode: [Int: [Int]] = [:]
+            for cpu in allowed {
+                let node = Int(numa_node_of_cpu(Int32(cpu)))
+                byNode[max(node, 0), default: []].append(cpu)
+            }
+            return Topology(nodes: byNode.map { Node(id: $0.key, cpus: $0.value) }, source: "libnuma")
+        }
+        if let nodes = sysfsNodes(allowed: Set(allowed)), !nodes.isEmpty {
+            return Topology(nodes: nodes, source: "sysfs")
+        }
+        return Topology(nodes: [Node(id: 0, cpus: allowed)], source: "single node (no NUMA information)")
+    }
+
+    static func sysfsNodes(allowed: Set<Int>, root: String = "/sys/devices/system/node") -> [Node]? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: root) else { return nil }
+        var nodes: [Node] = []
+        for entry in entries where entry.hasPrefix("node") {
+            guard let id = Int(entry.dropFirst(4)),
+                  let list = try? String(contentsOfFile: "\(root)/\(entry)/cpulist", encoding: .utf8),
+                  let cpus = parseCPUList(list) else { continue }
+            nodes.append(Node(id: id, cpus: cpus.filter(allowed.contains)))
+        }
+        return nodes
+    }
+
+    /// Parses the kernel's cpulist format, e.g. "0-3,8,10-11".
+    public static func parseCPUList(_ text: String) -> [Int]? {
+        var cpus: [Int] = []
+        for part in text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",") {
+            let bounds = part.split(separator: "-")
+            if bounds.count == 1, let v = Int(bounds[0]) {
+                cpus.append(v)
+            } else if bounds.count == 2, let a = Int(bounds[0]), let b = Int(bounds[1]), a <= b {
+                cpus.append(contentsOf: a...b)
+            } else {
+                return nil
+            }
+        }
+        return cpus.sorted()
+    }
+}

@@ -1,0 +1,31 @@
+import Model
+import Parallel
+
+/// Everything that determines a run's result, plus how it is executed (workers, placement),
+/// which by the determinism contract does not change the result.
+public struct TrainingConfiguration: Equatable, Sendable {
+    /// The lecture: 10,000 iterations.
+    public var iterations = 10_000
+    /// The lecture: 100 rows per batch.
+    public var batchSize = 100
+    /// The lecture's hidden width, 100.
+    public var hidden = 100
+    /// The lecture's SGD step, 0.1.
+    public var learningRate: Float = 0.1
+    /// The default seed is fixed so that two plain runs agree.
+    public var seed: UInt64 = 1
+    public var sampling: SamplingMode = .replacement
+    /// Worker threads; does not change the result.
+    public var workers = 1
+    public var placement: PlacementPolicy = .spread
+
+    /// The most workers a run accepts: enough for any one machine this engine targets, and a bound
+    /// on threads created by a typo.
+    public static let maximumWorkers = 1024
+
+    public init() {}
+
+    public func shape(input: Int, classes: Int) -> NetworkShape {
+        NetworkShape(input: input, hidden: hidden, output: classes)
+    }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+@main
+struct PTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ptrain",
+        abstract: "Deterministic data-parallel training of the lecture's TwoLayerNet on MNIST, on the CPU.",
+        discussion: "With no subcommand, ptrain trains (same as `ptrain train`). Same seed, same bits, for any --workers.",
+        version: "ptrain 0.1.0",
+        subcommands: [Train.self, TopologyCommand.self],
+        defaultSubcommand: Train.self
+    )
+}

@@ -1,0 +1,67 @@
+import Dataset
+import Foundation
+import Kernels
+import Model
+import Training
+
+/// The end-of-run report: a short human summary, or one JSON object with `--json`.
+struct TrainReport: Encodable {
+    var test_accuracy: Double
+    var test_loss: Double
+    var final_loss: Double
+    var iterations: Int
+    var batch_size: Int
+    var hidden: Int
+    var learning_rate: Double
+    var seed: UInt64
+    var workers: Int
+    var placement: String
+    var sampling: String
+    var kernels: String
+    var train_seconds: Double
+    var samples_per_second: Double
+    var params_sha256: String
+    var dataset: String
+    var dataset_sha256: String
+    var losses_first_last: [Double]
+
+    init(config: TrainingConfiguration, learningRate: Double, shape: NetworkShape, dataset: MNIST, kernels: KernelSet,
+         outcome: TrainingOutcome, evaluation: Evaluation, paramsSHA256: String) {
+        test_accuracy = evaluation.accuracy
+        test_loss = evaluation.loss
+        final_loss = Double(outcome.losses.last ?? .nan)
+        iterations = outcome.iterationsDone
+        batch_size = config.batchSize
+        hidden = shape.hidden
+        learning_rate = learningRate
+        seed = config.seed
+        workers = config.workers
+        placement = config.placement.rawValue
+        sampling = config.sampling.rawValue
+        self.kernels = kernels.variant.rawValue
+        train_seconds = outcome.trainSeconds
+        samples_per_second = Double(outcome.losses.count * config.batchSize) / max(outcome.trainSeconds, 1e-9)
+        params_sha256 = paramsSHA256
+        self.dataset = dataset.source
+        dataset_sha256 = dataset.sha256
+        losses_first_last = [Double(outcome.losses.first ?? .nan), final_loss]
+    }
+
+    var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    var summary: String {
+        """
+        trained \(hidden)-hidden TwoLayerNet: \(iterations) iterations x batch \(batch_size), lr \(learning_rate), seed \(seed), \(sampling) sampling
+        workers \(workers) (\(placement)), kernels \(kernels): \(format(train_seconds, 2)) s, \(Int(samples_per_second.rounded())) samples/s
+        loss \(format(losses_first_last[0], 4)) -> \(format(final_loss, 4))
+        test accuracy \(format(test_accuracy, 4)) (test loss \(format(test_loss, 4)))
+        params sha256 \(params_sha256)
+        """
+    }
+}
+
+func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
