@@ -34,12 +34,13 @@ public struct ReferenceNet<T: ReferenceReal> {
         return (z1, y)
     }
 
-    /// Mean cross-entropy −Σ t·log(y + 1e-7) / batch with one-hot t.
-    public func loss(_ x: [T], labels: [Int]) -> T {
+    /// Mean cross-entropy −Σ t·log(y + δ) / batch with one-hot t; δ = 1e-7 is the lecture's guard
+    /// against log(0). Backprop (the lecture's too) is the exact gradient of the δ = 0 loss.
+    public func loss(_ x: [T], labels: [Int], guard delta: T = T(1e-7)) -> T {
         let o = layout.shape.output
         let y = forward(x, batch: labels.count).y
         var sum: T = 0
-        for (i, t) in labels.enumerated() { sum += Reference.crossEntropy(Array(y[i * o..<(i + 1) * o]), label: t) }
+        for (i, t) in labels.enumerated() { sum -= T.log(y[i * o + t] + delta) }
         return sum / T(labels.count)
     }
 

@@ -83,3 +83,11 @@ public struct Topology: Equatable, Sendable {
         return cpus.sorted()
     }
 }
+
+extension Topology {
+    /// The CPU the calling thread runs on now, or nil where the OS does not say.
+    public static func currentCPU() -> Int? {
+        let cpu = csupport_current_cpu()
+        return cpu >= 0 ? Int(cpu) : nil
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// ptrain as a user runs it: exit statuses, error lines, JSON.
+final class CLITests: XCTestCase {
+    func assertUsageError(_ arguments: [String], mentions phrase: String, line: UInt = #line) throws {
+        let r = try runPTrain(arguments)
+        XCTAssertEqual(r.status, 64, "usage errors exit with EX_USAGE; stderr: \(r.stderr)", line: line)
+        XCTAssertFalse(r.signaled, line: line)
+        XCTAssert(r.stderr.contains(phrase), "stderr lacks \"\(phrase)\": \(r.stderr)", line: line)
+        XCTAssert(r.stderr.contains("Usage:"), "argument-parser's usage follows the error", line: line)
+        XCTAssertEqual(r.stdout, "", line: line)
+    }
+
+    func testInvalidValuesAreUsageErrors() throws {
+        try assertUsageError(["--workers", "0"], mentions: "--workers must be between 1 and 1024")
+        try assertUsageError(["--workers", "2000"], mentions: "--workers must be between 1 and 1024")
+        try assertUsageError(["--workers", "101"], mentions: "exceeds --batch-size 100")
+        try assertUsageError(["--learning-rate=-0.1"], mentions: "--learning-rate must be a positive number")
+        try assertUsageError(["--iterations", "0"], mentions: "--iterations must be at least 1")
+        try assertUsageError(["--batch-size", "70000", "--workers", "1"], mentions: "exceeds the 60000 training images")
+        try assertUsageError(["--placement", "diagonal"], mentions: "diagonal")
+        try assertUsageError(["--frobnicate"], mentions: "Unknown option")
+    }
+
+    func testBadDataFolderGivesOneLineAndStatusOne() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for stem in ["train-images-idx3-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+            try FileManager.default.copyItem(at: embeddedMNISTFolder.appendingPathComponent(stem + ".gz"), to: dir.appendingPathComponent(stem + ".gz"))
+        }
+        var labels = [UInt8](repeating: 1, count: 60_000)
+        labels[7] = 200
+        try Data(idxBytes(dimensions: [60_000], elements: labels)).write(to: dir.appendingPathComponent("train-labels-idx1-ubyte"))
+        let r = try runPTrain(["--data", dir.path, "--iterations", "1"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertFalse(r.signaled)
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, r.stderr)
+        XCTAssert(r.stderr.contains("train-labels-idx1-ubyte: label 200 at index 7 is outside 0-9"), r.stderr)
+
+        let missing = try runPTrain(["--data", dir.path + "/nope", "--iterations", "1"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssert(missing.stderr.contains("is not a folder"), missing.stderr)
+    }
+
+    func json(_ arguments: [String], prefix: [String] = []) throws -> [String: Any] {
+        let r = try runPTrain(["--json"] + arguments, prefix: prefix)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stderr, "", "no progress line when stderr is not a terminal")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        return try XCTUnwrap(object, "stdout is exactly one JSON object: \(r.stdout)")
+    }
+
+    func testJSONReportAndReproducibility() throws {
+        let a = try json(["--iterations", "200", "--workers", "2"])
+        for key in ["test_accuracy", "final_loss", "iterations", "batch_size", "hidden", "learning_rate", "seed", "workers",
+                    "train_seconds", "samples_per_second", "params_sha256"] {
+            XCTAssertNotNil(a[key], "missing \(key)")
+        }
+        XCTAssertEqual(a["iterations"] as? Int, 200)
+        XCTAssertEqual(a["learning_rate"] as? Double, 0.1)
+        XCTAssertEqual((a["params_sha256"] as? String)?.count, 64)
+        XCTAssertGreaterThan(a["test_accuracy"] as? Double ?? 0, 0.3, "200 iterations reach about 0.55; chance is 0.1")
+        let b = try json(["--iterations", "200", "--workers", "3"])
+        XCTAssertEqual(a["params_sha256"] as? String, b["params_sha256"] as? String)
+        let c = try json(["--iterations", "200", "--seed", "2"])
+        XCTAssertNotEqual(a["params_sha256"] as? String, c["params_sha256"] as? String)
+        // One allowed CPU, four workers: same bits, no deadlock.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
+            let pinned = try json(["--iterations", "200", "--workers", "4"], prefix: ["taskset", "-c", "0"])
+            XCTAssertEqual(pinned["params_sha256"] as? String, a["params_sha256"] as? String)
+        }
+    }
+
+    func testHelpListsTheOptions() throws {
+        let r = try runPTrain(["train", "--help"])
+        XCTAssertEqual(r.status, 0)
+        for option in ["--workers", "--iterations", "--batch-size", "--hidden", "--learning-rate", "--seed", "--data", "--json",
+                       "--placement", "--sampling"] {
+            XCTAssert(r.stdout.contains(option), "help lacks \(option)")
+        }
+    }
+
+    func testTopologyCommand() throws {
+        let r = try runPTrain(["topology", "--workers", "3"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssert(r.stdout.contains("node 0: cpus"), r.stdout)
+        XCTAssert(r.stdout.contains("kernels: "), r.stdout)
+        XCTAssert(r.stdout.contains("worker 2: cpu"), r.stdout)
+    }
+}

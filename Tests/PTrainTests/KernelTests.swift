@@ -1,0 +1,177 @@
+import KernelCore
+import Kernels
+import TestSupport
+import XCTest
+
+/// Fast kernels against their plain twins (Float64 reference), on awkward shapes.
+final class KernelTests: XCTestCase {
+    static let sizes = [1, 3, 7, 17, 100, 784]
+
+    /// Runs the fast GEMM on row-major a (m, k) — or, with `transposeA`, on the transpose of a
+    /// stored (k, m) — and row-major b (k, n).
+    func fastMultiply(_ kernels: KernelSet, a: [Float], b: [Float], m: Int, k: Int, n: Int, transposeA: Bool = false,
+                      c initial: [Float]? = nil) -> [Float] {
+        var c = initial ?? [Float](repeating: .nan, count: m * n)
+        let packed = FloatBuffer(count: GEMM.packedCount(k: k, n: n))
+        let scratch = FloatBuffer(count: GEMM.packAScratchCount)
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                GEMM.packB(MatrixView(rowMajor: bp.baseAddress!, rows: k, columns: n), into: packed.pointer, kRange: 0..<k)
+                let view = transposeA ? MatrixView(rowMajor: ap.baseAddress!, rows: k, columns: m).transposed
+                                      : MatrixView(rowMajor: ap.baseAddress!, rows: m, columns: k)
+                c.withUnsafeMutableBufferPointer { cp in
+                    kernels.functions.multiply(view, packed.pointer, MutableMatrixView(cp.baseAddress!, rows: m, columns: n),
+                                               initial != nil, scratch.pointer)
+                }
+            }
+        }
+        return c
+    }
+
+    /// Error bound per element: γ_{k+2}·Σ_p |a_ip·b_pj| (+ u·|c| when accumulating). γ_k covers any
+    /// summation order, so also the k-blocking; +2 covers the separate rounding of product and sum
+    /// in the baseline variant and the final addition to c.
+    func testGEMMMatchesFloat64ReferenceOnAwkwardShapes() {
+        for kernels in supportedKernelSets {
+            var worst = 0.0
+            var random = TestRandom(seed: 11)
+            for m in Self.sizes { for k in Self.sizes + [1100] { for n in Self.sizes where m * k * n <= 8_000_000 {
+                let a = random.floats(m * k), b = random.floats(k * n)
+                let transposeA = (m + k + n) % 2 == 1
+                let aRowMajor = transposeA ? Reference.transpose(a, rows: k, columns: m) : a
+                let fast = fastMultiply(kernels, a: a, b: b, m: m, k: k, n: n, transposeA: transposeA)
+                let exact = Reference.matmul(aRowMajor.map(Double.init), b.map(Double.init), m: m, k: k, n: n)
+                let magnitude = Reference.matmul(aRowMajor.map { abs(Double($0)) }, b.map { abs(Double($0)) }, m: m, k: k, n: n)
+                assertClose(fast.map(Double.init), exact, tolerance: magnitude.map { gamma(k + 2) * $0 },
+                            "\(kernels.variant) GEMM \(m)x\(k)x\(n) transposeA=\(transposeA)")
+                for i in fast.indices where magnitude[i] > 0 { worst = max(worst, abs(Double(fast[i]) - exact[i]) / magnitude[i]) }
+            } } }
+            print("GEMM \(kernels.variant.rawValue): largest error relative to Σ|a·b|: \(worst)")
+        }
+    }
+
+    func testGEMMAccumulates() {
+        for kernels in supportedKernelSets {
+            var random = TestRandom(seed: 5)
+            let (m, k, n) = (7, 17, 19)
+            let a = random.floats(m * k), b = random.floats(k * n), c = random.floats(m * n)
+            let fast = fastMultiply(kernels, a: a, b: b, m: m, k: k, n: n, c: c)
+            let product = Reference.matmul(a.map(Double.init), b.map(Double.init), m: m, k: k, n: n)
+            let magnitude = Reference.matmul(a.map { abs(Double($0)) }, b.map { abs(Double($0)) }, m: m, k: k, n: n)
+            assertClose(fast.map(Double.init), zip(product, c).map { $0 + Double($1) },
+                        tolerance: zip(magnitude, c).map { gamma(k + 2) * $0 + float32Roundoff * abs(Double($1)) }, "accumulate")
+        }
+    }
+
+    /// The determinism contract rests on this: a row's bits do not depend on which rows were
+    /// computed with it (tile position, edge tile, slice start).
+    func testGEMMRowsAreBitwiseIndependentOfSlicing() {
+        for kernels in supportedKernelSets {
+            var random = TestRandom(seed: 9)
+            let (m, k, n) = (100, 784, 100)
+            let a = random.floats(m * k), b = random.floats(k * n)
+            let full = fastMultiply(kernels, a: a, b: b, m: m, k: k, n: n)
+            for cut in [1, 5, 6, 7, 33, 50, 99] {
+                let top = fastMultiply(kernels, a: Array(a[0..<cut * k]), b: b, m: cut, k: k, n: n)
+                let bottom = fastMultiply(kernels, a: Array(a[(cut * k)...]), b: b, m: m - cut, k: k, n: n)
+                XCTAssertEqual((top + bottom).map(\.bitPattern), full.map(\.bitPattern), "\(kernels.variant) cut at \(cut)")
+            }
+        }
+    }
+
+    /// The Cephes method promises about 1 ulp on the reduced argument; 3·u (1.8e-7) bounds the
+    /// polynomial, the two-part ln2 reduction and the final scaling together.
+    func testExpRelativeError() {
+        for kernels in supportedKernelSets {
+            var worst = 0.0
+            var x: Float = -87
+            while x < 87.9 {  // lanes reach x + 0.0091; above 88 exp saturates by design
+                let v = SIMD8<Float>((0..<8).map { x + Float($0) * 0.0013 })
+                let e = kernels.functions.exp(v)
+                for l in 0..<8 {
+                    let exact = Foundation.exp(Double(v[l]))
+                    worst = max(worst, abs(Double(e[l]) - exact) / exact)
+                }
+                x += 0.0173
+            }
+            XCTAssertLessThanOrEqual(worst, 3 * float32Roundoff, "\(kernels.variant)")
+            print("exp \(kernels.variant.rawValue): largest relative error \(worst)")
+            // Saturation instead of overflow or NaN.
+            let extreme = kernels.functions.exp(SIMD8(-1000, -88, 89, 1000, -.infinity, 0, 1, -1))
+            XCTAssert(extreme[0] > 0 && extreme[0] < 1e-37 && extreme[3].isFinite && extreme[4] >= 0, "\(extreme)")
+            XCTAssertEqual(extreme[5], 1)
+        }
+    }
+
+    func testBiasSigmoidAndBackwardMatchReference() {
+        for kernels in supportedKernelSets {
+            var random = TestRandom(seed: 2)
+            for (rows, cols) in [(1, 1), (3, 7), (17, 100), (7, 9)] {
+                let a = random.floats(rows * cols, scale: 12), bias = random.floats(cols, scale: 3), dz = random.floats(rows * cols)
+                var z = a
+                z.withUnsafeMutableBufferPointer { zp in
+                    bias.withUnsafeBufferPointer { kernels.functions.biasSigmoid(MutableMatrixView(zp.baseAddress!, rows: rows, columns: cols), $0.baseAddress!) }
+                }
+                let expected = (0..<rows * cols).map { Reference.sigmoid(Double(a[$0]) + Double(bias[$0 % cols])) }
+                // a + bias is rounded once (u relative to |a + bias|); σ' <= 1/4, and exp's 3u error
+                // plus the division add at most a few u of σ.
+                assertClose(z.map(Double.init), expected, tolerance: (0..<rows * cols).map { i in
+                    float32Roundoff * (0.25 * abs(Double(a[i]) + Double(bias[i % cols])) + 6 * expected[i])
+                }, "\(kernels.variant) sigmoid \(rows)x\(cols)")
+                var d = dz
+                d.withUnsafeMutableBufferPointer { dp in
+                    z.withUnsafeBufferPointer { zp in
+                        kernels.functions.sigmoidBackward(MutableMatrixView(dp.baseAddress!, rows: rows, columns: cols),
+                                                          MatrixView(rowMajor: zp.baseAddress!, rows: rows, columns: cols))
+                    }
+                }
+                let expectedD = (0..<rows * cols).map { Double(dz[$0]) * (1 - Double(z[$0])) * Double(z[$0]) }
+                assertClose(d.map(Double.init), expectedD, tolerance: expectedD.map { 4 * float32Roundoff * abs($0) + 1e-45 },
+                            "\(kernels.variant) sigmoid backward")
+            }
+        }
+    }
+
+    func testSoftmaxCrossEntropyMatchesReference() {
+        for kernels in supportedKernelSets {
+            var random = TestRandom(seed: 4)
+            for (rows, classes) in [(1, 10), (5, 10), (3, 1), (4, 3), (2, 17), (3, 64)] {
+                let logits = random.floats(rows * classes, scale: 20), bias = random.floats(classes, scale: 2)
+                let labels = (0..<rows).map { _ in Int32(random.int(below: classes)) }
+                let batch = rows + 3
+                var dy = [Float](repeating: .nan, count: rows * classes), loss = [Float](repeating: .nan, count: rows)
+                logits.withUnsafeBufferPointer { lp in bias.withUnsafeBufferPointer { bp in labels.withUnsafeBufferPointer { tp in
+                    dy.withUnsafeMutableBufferPointer { dp in loss.withUnsafeMutableBufferPointer { lossp in
+                        kernels.functions.softmaxCrossEntropy(MatrixView(rowMajor: lp.baseAddress!, rows: rows, columns: classes), bp.baseAddress!,
+                                                              tp.baseAddress!, batch, MutableMatrixView(dp.baseAddress!, rows: rows, columns: classes),
+                                                              lossp.baseAddress!)
+                    } }
+                } } }
+                for i in 0..<rows {
+                    let row = (0..<classes).map { Double(logits[i * classes + $0]) + Double(bias[$0]) }
+                    let y = Reference.softmax(row[...])
+                    let t = Int(labels[i])
+                    // Relative errors of a few u in y (exp 3u, sum over ≤ 64 terms γ_64, divide u);
+                    // |log| turns a relative error of y into an absolute one of the loss.
+                    let yTolerance = (4 + Double(classes)) * float32Roundoff
+                    XCTAssertEqual(Double(loss[i]), Reference.crossEntropy(y, label: t), accuracy: 2 * yTolerance + 1e-6,
+                                   "\(kernels.variant) loss row \(i) of \(rows)x\(classes)")
+                    for j in 0..<classes {
+                        let expected = (y[j] - (j == t ? 1 : 0)) / Double(batch)
+                        XCTAssertEqual(Double(dy[i * classes + j]), expected, accuracy: (yTolerance * y[j] + float32Roundoff) / Double(batch) * 2,
+                                       "\(kernels.variant) dy[\(i), \(j)] of \(rows)x\(classes)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testBaselineVariantIsAlwaysAvailableAndForcible() throws {
+        XCTAssert(KernelVariant.baseline.isSupported)
+        setenv("PTRAIN_KERNELS", "baseline", 1)
+        defer { unsetenv("PTRAIN_KERNELS") }
+        XCTAssertEqual(try KernelSet.best().variant, .baseline)
+        setenv("PTRAIN_KERNELS", "sse9", 1)
+        XCTAssertThrowsError(try KernelSet.best())
+    }
+}

@@ -1,0 +1,88 @@
+import Kernels
+import Model
+import TestSupport
+import XCTest
+
+/// The reduction (parameter phase) gives the same bits for every partition of rows and parameters,
+/// and equals the documented sequential sum.
+final class ReducerTests: XCTestCase {
+    func filledBatch(_ random: inout TestRandom, net: TwoLayerNet, batchSize: Int) -> BatchBuffers {
+        let s = net.layout.shape
+        let batch = BatchBuffers(layout: net.layout, batchSize: batchSize)
+        for i in 0..<batchSize * s.input { batch.x.pointer[i] = random.symmetric() * 0.5 + 0.5 }
+        for r in 0..<batchSize { batch.labels[r] = Int32(random.int(below: s.output)) }
+        return batch
+    }
+
+    /// Gradients computed with `workers` row slices and parameter slices, sequentially.
+    func partitionedGradient(_ kernels: KernelSet, net: TwoLayerNet, source: BatchBuffers, workers: Int) -> [Float] {
+        let layout = net.layout
+        let batch = BatchBuffers(layout: layout, batchSize: source.batchSize)
+        batch.x.pointer.update(from: source.x.pointer, count: source.x.count)
+        batch.labels.update(from: source.labels, count: source.batchSize)
+        let backprop = Backprop(kernels: kernels.functions, layout: layout)
+        backprop.packW1(net, into: batch)
+        for w in 0..<workers {
+            backprop.rowPhase(net, batch, WorkerScratch(shape: layout.shape), rows: evenSplit(batch.batchSize, w, workers))
+        }
+        for w in 0..<workers {
+            backprop.parameterPhase(batch, WorkerScratch(shape: layout.shape), slice: .partition(layout.shape, worker: w, of: workers))
+        }
+        return Array(batch.gradients.buffer)
+    }
+
+    func testGradientBitsDoNotDependOnThePartition() {
+        for kernels in supportedKernelSets {
+            var random = TestRandom(seed: 1)
+            let net = TwoLayerNet(shape: NetworkShape(), seed: 5)
+            let batch = filledBatch(&random, net: net, batchSize: 100)
+            let one = partitionedGradient(kernels, net: net, source: batch, workers: 1).map(\.bitPattern)
+            for workers in [2, 3, 5, 8, 64, 100] {
+                XCTAssertEqual(partitionedGradient(kernels, net: net, source: batch, workers: workers).map(\.bitPattern), one,
+                               "\(kernels.variant) \(workers) workers")
+            }
+        }
+    }
+
+    /// docs/reproducibility.md: dW1[i, j] = Σ_{r = 0..<B} x[r, i]·da1[r, j], accumulated from zero in
+    /// row order with the variant's multiply-add (one block, since B <= 512); db1[j] = Σ_r da1[r, j]
+    /// in row order with plain additions.
+    func testReductionEqualsTheDocumentedSequentialSum() {
+        for kernels in supportedKernelSets {
+            var random = TestRandom(seed: 2)
+            let net = TwoLayerNet(shape: NetworkShape(input: 30, hidden: 20, output: 10), seed: 3)
+            let batch = filledBatch(&random, net: net, batchSize: 37)
+            let layout = net.layout, s = layout.shape
+            let g = partitionedGradient(kernels, net: net, source: batch, workers: 3)
+            // Recompute da1 with one worker to read it back.
+            let single = BatchBuffers(layout: layout, batchSize: 37)
+            single.x.pointer.update(from: batch.x.pointer, count: batch.x.count)
+            single.labels.update(from: batch.labels, count: 37)
+            Backprop(kernels: kernels.functions, layout: layout).gradient(net, single, WorkerScratch(shape: s))
+            let fused = kernels.variant == .avx2 || !isX86
+            for i in 0..<s.input {
+                for j in 0..<s.hidden {
+                    var acc: Float = 0
+                    for r in 0..<37 {
+                        let xv = single.x.pointer[r * s.input + i], dv = single.da1.pointer[r * s.hidden + j]
+                        acc = fused ? acc.addingProduct(xv, dv) : acc + xv * dv
+                    }
+                    XCTAssertEqual(g[layout.w1.lowerBound + i * s.hidden + j].bitPattern, acc.bitPattern, "\(kernels.variant) dW1[\(i), \(j)]")
+                }
+            }
+            for j in 0..<s.hidden {
+                var acc: Float = 0
+                for r in 0..<37 { acc += single.da1.pointer[r * s.hidden + j] }
+                XCTAssertEqual(g[layout.b1.lowerBound + j].bitPattern, acc.bitPattern, "db1[\(j)]")
+            }
+        }
+    }
+
+    var isX86: Bool {
+        #if arch(x86_64)
+        return true
+        #else
+        return false
+        #endif
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Kernels
+import Model
+import Seeding
+import XCTest
+
+/// A deterministic source of test data: Philox keyed by the test's seed, so a failure message that
+/// prints the seed reproduces the case.
+public struct TestRandom {
+    public let seed: UInt64
+    private var counter: UInt32 = 0
+    private let rng: Philox4x32
+
+    public init(seed: UInt64) {
+        self.seed = seed
+        rng = Philox4x32(seed: seed ^ 0x7E57_7E57)
+    }
+
+    /// Uniform in [-1, 1).
+    public mutating func symmetric() -> Float {
+        let w = rng.block(SIMD4(counter, 0, 0, 99))
+        counter &+= 1
+        return Float(Double(w[0]) * 0x1p-31 - 1)
+    }
+
+    public mutating func floats(_ n: Int, scale: Float = 1) -> [Float] { (0..<n).map { _ in symmetric() * scale } }
+
+    public mutating func int(below bound: Int) -> Int {
+        let w = rng.block(SIMD4(counter, 1, 0, 99))
+        counter &+= 1
+        return Philox4x32.uniform(w[0], w[1], below: bound)
+    }
+}
+
+/// Runs `body` for seeds 0..<count; assertions inside should name `random.seed` so a failure
+/// message reproduces its case.
+public func forEachSeed(_ count: Int, _ body: (inout TestRandom) throws -> Void) rethrows {
+    for seed in 0..<UInt64(count) {
+        var random = TestRandom(seed: seed)
+        try body(&random)
+    }
+}
+
+/// Asserts |observed − expected| <= tolerance elementwise and prints the worst element.
+public func assertClose(_ observed: [Double], _ expected: [Double], tolerance: [Double], _ what: String,
+                        file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(observed.count, expected.count, what, file: file, line: line)
+    var worst = 0, worstRatio = -1.0
+    for i in observed.indices {
+        let ratio = abs(observed[i] - expected[i]) / max(tolerance[i], .leastNormalMagnitude)
+        if !(ratio <= worstRatio) { worstRatio = ratio; worst = i }
+    }
+    guard !observed.isEmpty else { return }
+    XCTAssertLessThanOrEqual(worstRatio, 1, "\(what): element \(worst) expected \(expected[worst]) observed \(observed[worst]) error \(abs(observed[worst] - expected[worst])) tolerance \(tolerance[worst])", file: file, line: line)
+}
+
+/// Unit roundoff of Float32 (2^-24).
+public let float32Roundoff = 0x1p-24
+
+/// Higham's γ_n = n·u / (1 − n·u): a sum of n rounded products satisfies
+/// |fl(Σ a_k b_k) − Σ a_k b_k| <= γ_n · Σ |a_k b_k| (Higham, Accuracy and Stability, §3.1).
+public func gamma(_ n: Int) -> Double {
+    let nu = Double(n) * float32Roundoff
+    return nu / (1 - nu)
+}
+
+/// Every kernel variant this CPU supports.
+public var supportedKernelSets: [KernelSet] {
+    KernelVariant.allCases.filter(\.isSupported).map(KernelSet.make)
+}
+
+/// A fresh temporary folder, removed by the caller.
+public func temporaryDirectory(_ name: String = #function) -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("ptrain-\(name.filter(\.isLetter))-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// The bytes of an IDX file with unsigned-byte elements.
+public func idxBytes(dimensions: [Int], elements: [UInt8], type: UInt8 = 0x08, magic: (UInt8, UInt8) = (0, 0)) -> [UInt8] {
+    var out: [UInt8] = [magic.0, magic.1, type, UInt8(dimensions.count)]
+    for d in dimensions { out += [UInt8(d >> 24 & 255), UInt8(d >> 16 & 255), UInt8(d >> 8 & 255), UInt8(d & 255)] }
+    return out + elements
+}
+
+/// The repository's embedded MNIST folder.
+public var embeddedMNISTFolder: URL {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Sources/Dataset/Resources/MNIST")
+}
+
+/// The built `ptrain` executable, beside the test bundle.
+public var ptrainExecutable: URL {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    if dir.lastPathComponent.hasSuffix(".xctest") || dir.path.contains(".xctest/") {
+        while !dir.lastPathComponent.hasSuffix(".xctest") { dir.deleteLastPathComponent() }
+        dir.deleteLastPathComponent()
+    }
+    return dir.appendingPathComponent("ptrain")
+}
+
+/// Result of running the `ptrain` executable.
+public struct CommandResult {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    /// True when the process ended by a signal rather than exit().
+    public var signaled: Bool
+}
+
+/// Runs `ptrain` with `arguments` (optionally under `prefix`, e.g. ["taskset", "-c", "0"]).
+public func runPTrain(_ arguments: [String], prefix: [String] = [], environment: [String: String] = [:]) throws -> CommandResult {
+    let process = Process()
+    if prefix.isEmpty {
+        process.executableURL = ptrainExecutable
+        process.arguments = arguments
+    } else {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = prefix + [ptrainExecutable.path] + arguments
+    }
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self),
+                         signaled: process.terminationReason == .uncaughtSignal)
+}
