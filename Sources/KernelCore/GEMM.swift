@@ -5,8 +5,8 @@
 /// Why it is tiled this way: the 6x16 micro-tile keeps 12 SIMD8 accumulators plus two B vectors and
 /// one broadcast A value in the 16 AVX2 registers, i.e. 12 FMAs per 2 loads + 6 broadcasts, enough to
 /// keep both FMA pipes busy. B is packed once into 16-column panels (k-major), so the micro-kernel
-/// streams it linearly; A is packed 6 rows at a time so the panel stays in L1 while every B panel
-/// passes. k is split into equal blocks of at most `maxKC` so a B panel slice stays in L2.
+/// streams it linearly; A is read in place by broadcasts (its 6 rows x k-block stay in L1 while
+/// every B panel passes). k is split into equal blocks of at most `maxKC` so a B panel slice stays in L2.
 ///
 /// Determinism: every element is `Σ_k a[i,k]·b[k,j]` accumulated in increasing k from zero within a
 /// k-block, blocks added in order; edge tiles run the same arithmetic on zero padding. So an
@@ -69,6 +69,10 @@ public enum GEMM {
 
     /// `c = a · b` (or `c += a · b` with `accumulate`). `b` was packed by `packB` from a (a.columns, c.columns)
     /// matrix; `packAScratch` holds `packAScratchCount` floats private to the calling thread.
+    ///
+    /// Full 6-row tiles read A in place (a broadcast per element, at any strides), so neither x
+    /// nor xᵀ is ever copied; only an edge tile of fewer than 6 rows is packed with zero rows.
+    /// Both paths feed the micro-kernel the same values, so they round identically.
     @inlinable
     public static func multiply<M: MultiplyAdd>(_: M.Type, _ a: MatrixView, packedB b: UnsafePointer<Float>,
                                                 into c: MutableMatrixView, accumulate: Bool,
@@ -88,11 +92,21 @@ public enum GEMM {
             var i0 = 0
             while i0 < m {
                 let rows = min(mr, m - i0)
-                packA(a, i0: i0, rows: rows, k0: k0, kc: k1 - k0, into: packAScratch)
+                let tile: UnsafePointer<Float>, rowStep: Int, kStep: Int
+                if rows == mr {
+                    tile = a.base + i0 * a.rowStride + k0 * a.columnStride
+                    rowStep = a.rowStride
+                    kStep = a.columnStride
+                } else {
+                    packA(a, i0: i0, rows: rows, k0: k0, kc: k1 - k0, into: packAScratch)
+                    tile = UnsafePointer(packAScratch)
+                    rowStep = 1
+                    kStep = mr
+                }
                 for p in 0..<panels {
                     let j0 = p * nr
-                    microKernel(M.self, kc: k1 - k0, a: packAScratch, b: b + p * k * nr + k0 * nr,
-                                c: c.base + i0 * c.rowStride + j0, ldc: c.rowStride,
+                    microKernel(M.self, kc: k1 - k0, a: tile, rowStep: rowStep, kStep: kStep,
+                                b: b + p * k * nr + k0 * nr, c: c.base + i0 * c.rowStride + j0, ldc: c.rowStride,
                                 rows: rows, columns: min(nr, n - j0), accumulate: add)
                 }
                 i0 += mr
@@ -100,26 +114,30 @@ public enum GEMM {
         }
     }
 
-    /// The 6x16 register tile: `acc[r] = Σ_kk a[kk*6 + r] * b[kk*16 ..< kk*16+16]`, then stored (or added) to c.
+    /// The 6x16 register tile: `acc[r] = Σ_kk a[r·rowStep + kk·kStep] * b[kk*16 ..< kk*16+16]`, then
+    /// stored (or added) to c.
     @inlinable @inline(__always)
-    static func microKernel<M: MultiplyAdd>(_: M.Type, kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                                            c: UnsafeMutablePointer<Float>, ldc: Int,
+    static func microKernel<M: MultiplyAdd>(_: M.Type, kc: Int, a: UnsafePointer<Float>, rowStep: Int, kStep: Int,
+                                            b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
                                             rows: Int, columns: Int, accumulate: Bool) {
         var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
         var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
         var c40 = SIMD8<Float>(), c41 = SIMD8<Float>(), c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
-        var ap = a
+        // Two row pointers, three rows each: the addressing stays within base + index·{1,2}.
+        var a0 = a, a3 = a + 3 * rowStep
+        let r1 = rowStep, r2 = 2 * rowStep
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
             let b0 = bp.loadUnaligned(as: SIMD8<Float>.self)
             let b1 = bp.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
-            var av = SIMD8<Float>(repeating: ap[0]); c00 = M.madd(c00, av, b0); c01 = M.madd(c01, av, b1)
-            av = SIMD8<Float>(repeating: ap[1]); c10 = M.madd(c10, av, b0); c11 = M.madd(c11, av, b1)
-            av = SIMD8<Float>(repeating: ap[2]); c20 = M.madd(c20, av, b0); c21 = M.madd(c21, av, b1)
-            av = SIMD8<Float>(repeating: ap[3]); c30 = M.madd(c30, av, b0); c31 = M.madd(c31, av, b1)
-            av = SIMD8<Float>(repeating: ap[4]); c40 = M.madd(c40, av, b0); c41 = M.madd(c41, av, b1)
-            av = SIMD8<Float>(repeating: ap[5]); c50 = M.madd(c50, av, b0); c51 = M.madd(c51, av, b1)
-            ap += mr
+            var av = SIMD8<Float>(repeating: a0[0]); c00 = M.madd(c00, av, b0); c01 = M.madd(c01, av, b1)
+            av = SIMD8<Float>(repeating: a0[r1]); c10 = M.madd(c10, av, b0); c11 = M.madd(c11, av, b1)
+            av = SIMD8<Float>(repeating: a0[r2]); c20 = M.madd(c20, av, b0); c21 = M.madd(c21, av, b1)
+            av = SIMD8<Float>(repeating: a3[0]); c30 = M.madd(c30, av, b0); c31 = M.madd(c31, av, b1)
+            av = SIMD8<Float>(repeating: a3[r1]); c40 = M.madd(c40, av, b0); c41 = M.madd(c41, av, b1)
+            av = SIMD8<Float>(repeating: a3[r2]); c50 = M.madd(c50, av, b0); c51 = M.madd(c51, av, b1)
+            a0 += kStep
+            a3 += kStep
             bp += nr * 4
         }
         storeRow(c, 0, c00, c01, rows, columns, accumulate); storeRow(c + ldc, 1, c10, c11, rows, columns, accumulate)

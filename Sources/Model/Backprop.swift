@@ -119,13 +119,9 @@ public struct Backprop {
 
     /// Packs all of W1 (after initialisation or loading; updates repack their own rows).
     public func packW1(_ net: TwoLayerNet, into batch: BatchBuffers) {
-        packW1Rows(net, into: batch, rows: 0..<layout.shape.input)
-    }
-
-    func packW1Rows(_ net: TwoLayerNet, into batch: BatchBuffers, rows: Range<Int>) {
         let s = layout.shape
         let w1 = MatrixView(rowMajor: net.parameters.pointer + layout.w1.lowerBound, rows: s.input, columns: s.hidden)
-        GEMM.packB(w1, into: batch.packedW1.pointer, kRange: rows)
+        GEMM.packB(w1, into: batch.packedW1.pointer, kRange: 0..<s.input)
     }
 
     /// Phase 1 on rows `rows` of the batch; x and labels of those rows are already assembled.
@@ -180,20 +176,35 @@ public struct Backprop {
     }
 
     /// SGD on `slice`: θ ← θ − η·g (multiply, then subtract: no fused multiply-add, so every kernel
-    /// variant updates identically), then repacks the updated W1 rows for the next row phase.
+    /// variant updates identically). The updated W1 rows are written to the packed copy in the same
+    /// pass, so the next row phase needs no repacking and W1 is read once per iteration, not twice.
     public func update(_ net: TwoLayerNet, _ batch: BatchBuffers, slice: ParameterSlice, learningRate: Float) {
         let s = layout.shape
         let p = net.parameters.pointer, g = UnsafePointer(batch.gradients.pointer)
+        let nr = GEMM.nr
+        let w1 = p + layout.w1.lowerBound, gw1 = g + layout.w1.lowerBound, packed = batch.packedW1.pointer
+        for k in slice.w1Rows {
+            var j0 = 0
+            while j0 < s.hidden {
+                let width = min(nr, s.hidden - j0)
+                let row = w1 + k * s.hidden + j0, grad = gw1 + k * s.hidden + j0
+                let dst = packed + (j0 / nr) * s.input * nr + k * nr  // panel j0/16, row k; see GEMM.packB
+                for c in 0..<width {
+                    let v = row[c] - learningRate * grad[c]
+                    row[c] = v
+                    dst[c] = v
+                }
+                j0 += nr
+            }
+        }
         func step(_ range: Range<Int>) {
             for i in range { p[i] = p[i] - learningRate * g[i] }
         }
-        step(layout.w1.lowerBound + slice.w1Rows.lowerBound * s.hidden..<layout.w1.lowerBound + slice.w1Rows.upperBound * s.hidden)
         step(layout.w2.lowerBound + slice.w2Rows.lowerBound * s.output..<layout.w2.lowerBound + slice.w2Rows.upperBound * s.output)
         if slice.biases {
             step(layout.b1)
             step(layout.b2)
         }
-        packW1Rows(net, into: batch, rows: slice.w1Rows)
     }
 
     /// The whole gradient on one thread: both phases over everything (tests and tools).

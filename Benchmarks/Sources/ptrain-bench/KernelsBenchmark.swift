@@ -1,0 +1,67 @@
+import ArgumentParser
+import FMAPeak
+import Foundation
+import Kernels
+
+/// Carries each FMA-chain call's result into the next call.
+nonisolated(unsafe) var chainState: Float = 1
+
+struct KernelsBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "GFLOP/s of each GEMM on the training shapes, against the FMA peak measured in the same run.")
+
+    @Option(help: "Repeats per measurement (the median is reported).")
+    var repeats = 7
+
+    func run() throws {
+        let kernels = try KernelSet.best()
+        let peak1 = Stats(rates(repeats: repeats, work: 1) { chainState = fmaChain(iterations: 200_000, start: chainState * 1e-9).sink }.map { $0 * 200_000 * 192 / 1e9 })
+        print("kernels: \(kernels.variant.summary)")
+        print("FMA peak, one core (12-chain SIMD8 loop): median \(fixed(peak1.median)) GFLOP/s (min \(fixed(peak1.min)), max \(fixed(peak1.max)))")
+        print("")
+        print("shape (m x k x n)            use                     GFLOP/s median   min     max    % of peak")
+        let shapes: [(String, Int, Int, Int, Bool)] = [
+            ("x·W1   (1 worker)", 100, 784, 100, false), ("x·W1   (2 workers)", 50, 784, 100, false),
+            ("xᵀ·da1 (1 worker)", 784, 100, 100, true), ("xᵀ·da1 (2 workers)", 392, 100, 100, true),
+            ("z1·W2", 100, 100, 10, false), ("dy·W2ᵀ", 100, 10, 100, false), ("z1ᵀ·dy", 100, 100, 10, true),
+            ("square 1024", 1024, 1024, 1024, false),
+        ]
+        var results: [[String: Double]] = []
+        for (name, m, k, n, transposed) in shapes {
+            let r = try benchmarkGEMM(kernels, m: m, k: k, n: n, transposedA: transposed)
+            let pct = 100 * r.median / peak1.median
+            print("\(String(format: "%-5d x %-5d x %-5d", m, k, n))  \(name.padding(toLength: 22, withPad: " ", startingAt: 0))  \(fixed(r.median).leftPad(8))  \(fixed(r.min).leftPad(7)) \(fixed(r.max).leftPad(7))  \(fixed(pct).leftPad(6))%")
+            results.append(["m": Double(m), "k": Double(k), "n": Double(n), "gflops_median": r.median, "percent_of_peak": pct])
+        }
+    }
+
+    /// Verifies one product against the Float64 reference, then times it.
+    func benchmarkGEMM(_ kernels: KernelSet, m: Int, k: Int, n: Int, transposedA: Bool) throws -> Stats {
+        let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * n), c = FloatBuffer(count: m * n)
+        for i in 0..<m * k { a.pointer[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
+        for i in 0..<k * n { b.pointer[i] = Float((i * 104_729) % 1000) / 1000 - 0.5 }
+        let packed = FloatBuffer(count: GEMM.packedCount(k: k, n: n)), scratch = FloatBuffer(count: GEMM.packAScratchCount)
+        GEMM.packB(MatrixView(rowMajor: b.pointer, rows: k, columns: n), into: packed.pointer, kRange: 0..<k)
+        // a is stored (m, k) or, for the transposed uses, (k, m) and read through a transposed view.
+        let view = transposedA ? MatrixView(rowMajor: a.pointer, rows: k, columns: m).transposed : MatrixView(rowMajor: a.pointer, rows: m, columns: k)
+        let out = MutableMatrixView(c.pointer, rows: m, columns: n)
+        kernels.functions.multiply(view, packed.pointer, out, false, scratch.pointer)
+        if m * k * n <= 10_000_000 {
+            let aRowMajor = (0..<m * k).map { Double(view[$0 / k, $0 % k]) }
+            let exact = Reference.matmul(aRowMajor, (0..<k * n).map { Double(b.pointer[$0]) }, m: m, k: k, n: n)
+            let bound = Double(k + 2) * 0x1p-24 * Double(k) * 0.25 * 1.01
+            for i in 0..<m * n where abs(Double(c.pointer[i]) - exact[i]) > bound {
+                throw ValidationError("GEMM \(m)x\(k)x\(n) gives a wrong result at \(i): \(c.pointer[i]) vs \(exact[i])")
+            }
+        }
+        let flops = 2.0 * Double(m * k * n)
+        return Stats(rates(repeats: repeats, work: flops / 1e9) {
+            kernels.functions.multiply(view, packed.pointer, out, false, scratch.pointer)
+        })
+    }
+}
+
+extension String {
+    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}

@@ -1,0 +1,46 @@
+import Foundation
+
+/// Wall-clock seconds of `body`.
+func seconds(_ body: () -> Void) -> Double {
+    let start = ContinuousClock.now
+    body()
+    let d = ContinuousClock.now - start
+    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+}
+
+/// Median, minimum and maximum of repeated measurements.
+struct Stats: Codable {
+    var median: Double
+    var min: Double
+    var max: Double
+
+    init(_ values: [Double]) {
+        let s = values.sorted()
+        median = s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        min = s.first!
+        max = s.last!
+    }
+}
+
+/// Runs `body` (which does `work` units) `repeats` times for at least `minimum` seconds each and
+/// returns the rates (units per second) of each repeat.
+func rates(repeats: Int, minimum: Double = 0.05, work: Double, _ body: () -> Void) -> [Double] {
+    body()  // warm-up: caches, page faults, lazy initialisation
+    var calls = 1
+    while seconds({ for _ in 0..<calls { body() } }) < minimum { calls *= 2 }
+    return (0..<repeats).map { _ in
+        let t = seconds { for _ in 0..<calls { body() } }
+        return work * Double(calls) / t
+    }
+}
+
+/// Runs `body` on `threads` threads at once and returns when all finished.
+func concurrently(_ threads: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    DispatchQueue.concurrentPerform(iterations: threads, execute: body)
+}
+
+func fixed(_ value: Double, _ decimals: Int = 1) -> String { String(format: "%.\(decimals)f", value) }
+
+/// Keeps a value alive so the optimizer cannot delete the work that produced it.
+@inline(never)
+func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }
