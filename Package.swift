@@ -7,7 +7,7 @@
 //   KernelCore -> KernelsAVX2 / Kernels (SIMD GEMM, exp, sigmoid, softmax; runtime dispatch)
 //   Seeding (Philox4x32-10, the only random generator)
 //   Model (parameter layout, backprop phases, reference twin, numerical gradient)
-//   Training (sampler -> workers -> reducer -> SGD update)  ->  ptrain (CLI)
+//   Training (sampler -> workers -> reducer -> SGD update)  ->  Checkpoint (safetensors)  ->  ptrain (CLI)
 //
 // Dependencies:
 // - swift-argument-parser: typed flags, `validate()`, usage errors and help text for the CLI.
@@ -32,7 +32,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ptrain", targets: ["ptrain"]),
-        .library(name: "PTrain", targets: ["Dataset", "Kernels", "Model", "Parallel", "Seeding", "Training"]),
+        .library(name: "PTrain", targets: ["Dataset", "Kernels", "Model", "Parallel", "Seeding", "Training", "Checkpoint", "Plotting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,10 +56,12 @@ let package = Package(
         .target(name: "Model", dependencies: ["Kernels", "Seeding"]),
         .target(name: "Parallel", dependencies: ["CNuma", "CSupport"]),
         .target(name: "Training", dependencies: ["Dataset", "Kernels", "Model", "Parallel", "Seeding"]),
+        .target(name: "Checkpoint", dependencies: ["Dataset", "Model", "Training"]),
+        .target(name: "Plotting"),
         .executableTarget(
             name: "ptrain",
             dependencies: [
-                "Training", "Dataset", "Parallel", "Kernels",
+                "Training", "Checkpoint", "Plotting", "Dataset", "Parallel", "Kernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -67,7 +69,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Model", "Kernels"], path: "Tests/TestSupport"),
         .testTarget(
             name: "PTrainTests",
-            dependencies: ["TestSupport", "Dataset", "Kernels", "KernelCore", "Model", "Parallel", "Seeding", "Training", "ptrain"]
+            dependencies: ["TestSupport", "Dataset", "Kernels", "KernelCore", "Model", "Parallel", "Seeding", "Training", "Checkpoint", "Plotting", "ptrain"]
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -6,10 +6,13 @@ import Darwin
 
 /// Reads whole files into memory with POSIX calls, so that every failure maps to a `DatasetError`
 /// naming the file (Foundation's `Data(contentsOf:)` hides the errno).
-enum FileBytes {
+public enum FileBytes {
     /// Files larger than this are refused before any allocation: MNIST's largest file is 47 MB
     /// uncompressed, and 2 GiB leaves room for any IDX dataset a CPU trainer can hold.
     static let maximumFileSize = 2 << 30
+
+    /// The whole file, for other modules (checkpoints).
+    public static func readAll(_ path: String) throws -> [UInt8] { try read(path) }
 
     static func read(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY)

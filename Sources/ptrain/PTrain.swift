@@ -7,7 +7,7 @@ struct PTrain: ParsableCommand {
         abstract: "Deterministic data-parallel training of the lecture's TwoLayerNet on MNIST, on the CPU.",
         discussion: "With no subcommand, ptrain trains (same as `ptrain train`). Same seed, same bits, for any --workers.",
         version: "ptrain 0.1.0",
-        subcommands: [Train.self, TopologyCommand.self],
+        subcommands: [Train.self, EvalCommand.self, VerifyCommand.self, TopologyCommand.self],
         defaultSubcommand: Train.self
     )
 }

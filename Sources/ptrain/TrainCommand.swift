@@ -1,97 +1,178 @@
 import ArgumentParser
+import Checkpoint
 import Dataset
 import Foundation
 import Kernels
 import Model
 import Parallel
+import Plotting
 import Training
-
-extension PlacementPolicy: ExpressibleByArgument {}
-extension SamplingMode: ExpressibleByArgument {}
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train the TwoLayerNet (the default command).")
+        abstract: "Train the TwoLayerNet (the default command).",
+        discussion: """
+        Exit status: 0 done; 1 a file or run-time error (one line on stderr); 64 a usage error; \
+        75 stopped by SIGINT/SIGTERM after finishing the current iteration (and writing --checkpoint); \
+        128+N killed by a second signal N.
+        """)
 
     @Option(help: "Worker threads (1-1024, at most the batch size). The result is bitwise identical for every value.")
     var workers = 1
 
-    @Option(help: "Training iterations (the lecture: 10000).")
-    var iterations = 10_000
-
-    @Option(name: .customLong("batch-size"), help: "Rows per batch (the lecture: 100).")
-    var batchSize = 100
-
-    @Option(help: "Hidden units (the lecture: 100).")
-    var hidden = 100
-
-    @Option(name: .customLong("learning-rate"), help: "SGD learning rate (the lecture: 0.1).")
-    var learningRate = 0.1
-
-    @Option(help: "Seed for the initial weights and every batch (0 to 2^64-1).")
-    var seed: UInt64 = 1
-
-    @Option(help: "How batches are drawn: replacement (the lecture) or epoch (each sample once per epoch).")
-    var sampling: SamplingMode = .replacement
-
     @Option(help: "Worker placement: spread (across NUMA nodes), compact (fill a node first) or none (no pinning).")
     var placement: PlacementPolicy = .spread
 
+    @OptionGroup var hyper: HyperparameterOptions
     @OptionGroup var dataOptions: DataOptions
+
+    @Option(help: ArgumentHelp("Write a checkpoint (safetensors) here at the end, on SIGINT/SIGTERM, and every --checkpoint-every iterations.", valueName: "path"))
+    var checkpoint: String?
+
+    @Option(name: .customLong("checkpoint-every"), help: "Iterations between checkpoints (0: only at the end).")
+    var checkpointEvery = 0
+
+    @Option(help: ArgumentHelp("Continue the run saved in this checkpoint; the result equals the uninterrupted run's.", valueName: "path"))
+    var resume: String?
+
+    @Option(help: ArgumentHelp("Write the loss of every iteration (and the test accuracy every --eval-every iterations) as CSV.", valueName: "path"))
+    var metrics: String?
+
+    @Option(name: .customLong("eval-every"), help: "Iterations between test-set evaluations recorded in --metrics (0: none).")
+    var evalEvery = 0
+
+    @Option(help: ArgumentHelp("Draw the loss curve of this run as SVG.", valueName: "path.svg"))
+    var plot: String?
 
     @Flag(help: "Print exactly one JSON object on stdout instead of the summary.")
     var json = false
 
     func validate() throws {
-        guard (1...TrainingConfiguration.maximumWorkers).contains(workers) else {
-            throw ValidationError("--workers must be between 1 and \(TrainingConfiguration.maximumWorkers), got \(workers).")
-        }
-        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1, got \(iterations).") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize).") }
-        guard workers <= batchSize else {
-            throw ValidationError("--workers \(workers) exceeds --batch-size \(batchSize): every worker needs at least one row of the batch; use at most \(batchSize) workers.")
-        }
-        guard (1...65_536).contains(hidden) else { throw ValidationError("--hidden must be between 1 and 65536, got \(hidden).") }
-        guard learningRate > 0, learningRate.isFinite else {
-            throw ValidationError("--learning-rate must be a positive number, got \(learningRate).")
-        }
-    }
-
-    var trainingConfiguration: TrainingConfiguration {
-        var c = TrainingConfiguration()
-        c.iterations = iterations
-        c.batchSize = batchSize
-        c.hidden = hidden
-        c.learningRate = Float(learningRate)
-        c.seed = seed
-        c.sampling = sampling
-        c.workers = workers
-        c.placement = placement
-        return c
+        try hyper.validate(workers: workers)
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be 0 or more, got \(checkpointEvery).") }
+        guard checkpointEvery == 0 || checkpoint != nil else { throw ValidationError("--checkpoint-every needs --checkpoint PATH.") }
+        guard evalEvery >= 0 else { throw ValidationError("--eval-every must be 0 or more, got \(evalEvery).") }
     }
 
     func run() throws {
         let kernels = try KernelSet.best()
         let dataset = try dataOptions.load()
-        guard batchSize <= dataset.train.count else {
-            throw ValidationError("--batch-size \(batchSize) exceeds the \(dataset.train.count) training images of \(dataOptions.sourceDescription).")
+        guard hyper.batchSize <= dataset.train.count else {
+            throw ValidationError("--batch-size \(hyper.batchSize) exceeds the \(dataset.train.count) training images of \(dataOptions.sourceDescription).")
         }
-        let config = trainingConfiguration
+        let config = hyper.configuration(workers: workers, placement: placement)
         let shape = config.shape(input: dataset.train.pixelsPerImage, classes: LabeledImages.classCount)
-        let net = TwoLayerNet(shape: shape, seed: config.seed)
-        let trainer = Trainer(configuration: config, net: net, train: dataset.train, kernels: kernels, topology: Topology.discover())
-        let progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1, batchSize: batchSize)
-        let outcome = trainer.run { progress.update($0) }
-        progress.finish()
-        for warning in outcome.warnings { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
-        if case .diverged(let iteration, let loss) = outcome.stop {
-            throw RunError("training diverged: the loss of iteration \(iteration) is \(loss); lower --learning-rate")
+        var net = TwoLayerNet(shape: shape, seed: config.seed)
+        var start = 0
+        if let resume {
+            let saved = try TrainingCheckpoint.read(resume)
+            try saved.checkResumable(as: config, datasetSHA256: dataset.sha256, input: shape.input, path: resume)
+            if saved.kernels != kernels.variant.rawValue {
+                warn("warning: \(resume) was written with the \(saved.kernels) kernels, this run uses \(kernels.variant.rawValue): the result will not be bitwise equal to an uninterrupted run")
+            }
+            net = saved.net
+            start = saved.iteration
+        }
+        let trainer = Trainer(configuration: config, net: net, train: dataset.train, kernels: kernels,
+                              topology: Topology.discover(), startIteration: start)
+        let session = TrainSession(command: self, trainer: trainer, dataset: dataset, kernels: kernels)
+        let signals = StopSignals.install { trainer.stopRequest.set() }
+        let outcome = trainer.run { try session.afterIteration($0) }
+        signals.forEach { $0.cancel() }
+        session.progress.finish()
+        outcome.warnings.forEach(warn)
+        try session.writeMetricsAndPlot(outcome)
+        switch outcome.stop {
+        case .diverged(let iteration, let loss):
+            throw RunError("training diverged: the loss of iteration \(iteration) is \(loss); lower --learning-rate\(checkpoint.map { " (\($0) keeps the last good state)" } ?? "")")
+        case .failed(let message):
+            throw RunError(message)
+        case .interrupted:
+            var note = "ptrain: interrupted after iteration \(outcome.iterationsDone) of \(config.iterations)"
+            if let checkpoint {
+                try session.saveCheckpoint(at: outcome.iterationsDone, to: checkpoint)
+                note += "; checkpoint written to \(checkpoint); continue with --resume \(checkpoint)"
+            }
+            warn(note)
+            throw ExitCode(75)
+        case .completed:
+            if let checkpoint { try session.saveCheckpoint(at: outcome.iterationsDone, to: checkpoint) }
         }
         let evaluation = Evaluator.evaluate(net, on: dataset.test, kernels: kernels.functions)
-        let report = TrainReport(config: config, learningRate: learningRate, shape: shape, dataset: dataset,
+        let report = TrainReport(config: config, learningRate: hyper.learningRate, shape: shape, dataset: dataset,
                                  kernels: kernels, outcome: outcome, evaluation: evaluation,
                                  paramsSHA256: net.parametersSHA256)
         print(json ? report.json : report.summary)
+    }
+}
+
+/// The per-run state of `ptrain train`: progress line, periodic checkpoints and evaluations, metrics.
+final class TrainSession: @unchecked Sendable {
+    let command: Train
+    let trainer: Trainer
+    let dataset: MNIST
+    let kernels: KernelSet
+    let progress: ProgressLine
+    /// Test accuracy at iterations (1-based) where --eval-every fell.
+    private(set) var evaluations: [(iteration: Int, accuracy: Double)] = []
+
+    init(command: Train, trainer: Trainer, dataset: MNIST, kernels: KernelSet) {
+        self.command = command
+        self.trainer = trainer
+        self.dataset = dataset
+        self.kernels = kernels
+        progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1, batchSize: command.hyper.batchSize)
+    }
+
+    /// Runs on worker 0 between the update and the barrier: the parameters are those after `r.iteration`.
+    func afterIteration(_ r: IterationReport) throws {
+        progress.update(r)
+        if command.evalEvery > 0 && r.iteration % command.evalEvery == 0 {
+            evaluations.append((r.iteration, Evaluator.evaluate(trainer.net, on: dataset.test, kernels: kernels.functions).accuracy))
+        }
+        if let path = command.checkpoint, command.checkpointEvery > 0, r.iteration % command.checkpointEvery == 0, r.iteration < r.iterations {
+            try saveCheckpoint(at: r.iteration, to: path)
+        }
+    }
+
+    /// Writes the checkpoint unless the parameters hold a non-finite value: a diverging run must
+    /// not replace the last good checkpoint.
+    func saveCheckpoint(at iteration: Int, to path: String) throws {
+        guard trainer.net.parameters.buffer.allSatisfy(\.isFinite) else {
+            throw RunError("training diverged: the parameters after iteration \(iteration) are not finite; lower --learning-rate (\(path) keeps the last good state)")
+        }
+        try TrainingCheckpoint(net: trainer.net, iteration: iteration, configuration: trainer.configuration,
+                               datasetSHA256: dataset.sha256, kernels: kernels.variant.rawValue).write(to: path)
+    }
+
+    func writeMetricsAndPlot(_ outcome: TrainingOutcome) throws {
+        let first = outcome.iterationsDone - outcome.losses.count + 1
+        if let path = command.metrics {
+            let accuracy = Dictionary(evaluations.map { ($0.iteration, $0.accuracy) }, uniquingKeysWith: { a, _ in a })
+            var csv = "iteration,loss,test_accuracy\n"
+            for (i, loss) in outcome.losses.enumerated() {
+                let it = first + i
+                csv += "\(it),\(loss),\(accuracy[it].map { String($0) } ?? "")\n"
+            }
+            try writeText(csv, to: path, flag: "--metrics")
+        }
+        if let path = command.plot {
+            let h = command.hyper
+            let chart = LineChart(
+                title: "Training loss: TwoLayerNet \(trainer.net.layout.shape.input)-\(h.hidden)-10, batch \(h.batchSize), lr \(h.learningRate), seed \(h.seed)",
+                xLabel: "iteration", yLabel: "loss (cross-entropy)",
+                series: [.init(name: "loss", points: outcome.losses.enumerated().map { (Double(first + $0.offset), Double($0.element)) }, color: "#1f77b4")],
+                yFromZero: true)
+            try writeText(chart.svg(), to: path, flag: "--plot")
+        }
+    }
+}
+
+func writeText(_ text: String, to path: String, flag: String) throws {
+    do {
+        try AtomicFile.write(Array(text.utf8), to: path)
+    } catch let error as CheckpointError {
+        throw RunError("\(flag) \(path): \(error.problem)")
     }
 }
 
@@ -99,4 +180,8 @@ struct Train: ParsableCommand {
 struct RunError: Error, CustomStringConvertible {
     var description: String
     init(_ message: String) { description = message }
+}
+
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
 }

@@ -24,6 +24,8 @@ struct TrainReport: Encodable {
     var dataset: String
     var dataset_sha256: String
     var losses_first_last: [Double]
+    /// Seconds per worker in each phase (see `PhaseTimes`).
+    var time_split: PhaseTimes
 
     init(config: TrainingConfiguration, learningRate: Double, shape: NetworkShape, dataset: MNIST, kernels: KernelSet,
          outcome: TrainingOutcome, evaluation: Evaluation, paramsSHA256: String) {
@@ -45,11 +47,13 @@ struct TrainReport: Encodable {
         self.dataset = dataset.source
         dataset_sha256 = dataset.sha256
         losses_first_last = [Double(outcome.losses.first ?? .nan), final_loss]
+        time_split = outcome.phases
     }
 
     var json: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: try! encoder.encode(self), as: UTF8.self)
     }
 
@@ -57,6 +61,7 @@ struct TrainReport: Encodable {
         """
         trained \(hidden)-hidden TwoLayerNet: \(iterations) iterations x batch \(batch_size), lr \(learning_rate), seed \(seed), \(sampling) sampling
         workers \(workers) (\(placement)), kernels \(kernels): \(format(train_seconds, 2)) s, \(Int(samples_per_second.rounded())) samples/s
+        time per worker: compute \(format(time_split.compute, 2)) s, reduction \(format(time_split.reduction, 2)) s, synchronisation \(format(time_split.synchronisation, 2)) s
         loss \(format(losses_first_last[0], 4)) -> \(format(final_loss, 4))
         test accuracy \(format(test_accuracy, 4)) (test loss \(format(test_loss, 4)))
         params sha256 \(params_sha256)

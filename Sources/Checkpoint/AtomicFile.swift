@@ -1,0 +1,48 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes a file so that a crash at any instant leaves either the old file or the new one, whole:
+/// the bytes go to a temporary file in the same folder, which is fsync'ed and then renamed over the
+/// target (rename(2) is atomic within a file system), and the folder is fsync'ed so the rename
+/// itself survives a power loss.
+public enum AtomicFile {
+    public static func write(_ bytes: [UInt8], to path: String) throws {
+        let folder = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        let temporary = (folder.isEmpty ? "" : folder + "/") + ".\(name).tmp-\(getpid())"
+        func fail(_ what: String) -> CheckpointError {
+            CheckpointError(path: path, problem: "\(what) failed (\(String(cString: strerror(errno))))",
+                            remedy: "check that the folder exists and is writable")
+        }
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw fail("creating \(temporary)") }
+        var written = 0
+        let ok: Bool = bytes.withUnsafeBytes { buffer in
+            while written < buffer.count {
+                let n = Glibc.write(fd, buffer.baseAddress! + written, buffer.count - written)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return false }
+                written += n
+            }
+            return true
+        }
+        guard ok, fsync(fd) == 0 else {
+            let error = fail("writing")
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let error = fail("renaming \(temporary)")
+            unlink(temporary)
+            throw error
+        }
+        let dir = open(folder.isEmpty ? "/" : folder, O_RDONLY | O_DIRECTORY)
+        if dir >= 0 {
+            fsync(dir)
+            close(dir)
+        }
+    }
+}

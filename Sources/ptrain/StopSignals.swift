@@ -1,0 +1,31 @@
+import Dispatch
+import Foundation
+
+/// SIGINT and SIGTERM: the first asks training to stop after the current iteration (the caller then
+/// writes its checkpoint and exits with status 75); a second one exits at once with 128 + signal.
+enum StopSignals {
+    static func install(onFirst: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
+        let count = SignalCount()
+        return [SIGINT, SIGTERM].map { signo in
+            signal(signo, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signo, queue: .global())
+            source.setEventHandler {
+                // Signals arriving close together are coalesced into one event; `data` counts them.
+                if count.add(Int(source.data)) == 1 {
+                    warn("\nptrain: stopping after this iteration (send the signal again to exit at once)")
+                    onFirst()
+                } else {
+                    _exit(128 + signo)
+                }
+            }
+            source.resume()
+            return source
+        }
+    }
+}
+
+private final class SignalCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func add(_ n: Int) -> Int { lock.lock(); defer { lock.unlock() }; value += max(n, 1); return value }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Checkpoint
+import Dataset
+import Foundation
+import Kernels
+import Model
+import Parallel
+import Training
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Prove reproducibility: train at each worker count and once split by checkpoint/resume, compare digests.",
+        discussion: "Exit status 0 when every digest is equal, 1 on any mismatch.")
+
+    @Option(help: "Comma-separated worker counts to compare.")
+    var workers = "1,2,8"
+
+    @OptionGroup var hyper: HyperparameterOptions
+    @OptionGroup var dataOptions: DataOptions
+
+    var workerCounts: [Int] { workers.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func validate() throws {
+        let counts = workerCounts
+        guard !counts.isEmpty, counts.count == workers.split(separator: ",").count else {
+            throw ValidationError("--workers must be a comma-separated list of worker counts, e.g. 1,2,8; got \"\(workers)\".")
+        }
+        for n in counts { try hyper.validate(workers: n) }
+    }
+
+    func run() throws {
+        let kernels = try KernelSet.best()
+        let dataset = try dataOptions.load()
+        guard hyper.batchSize <= dataset.train.count else {
+            throw ValidationError("--batch-size \(hyper.batchSize) exceeds the \(dataset.train.count) training images.")
+        }
+        let topology = Topology.discover()
+        let shape = NetworkShape(input: dataset.train.pixelsPerImage, hidden: hyper.hidden, output: LabeledImages.classCount)
+        func train(_ workers: Int, from net: TwoLayerNet, start: Int, until end: Int) throws -> TrainingOutcome {
+            var config = hyper.configuration(workers: workers, placement: .spread)
+            config.iterations = end
+            let outcome = Trainer(configuration: config, net: net, train: dataset.train, kernels: kernels, topology: topology,
+                                  startIteration: start).run()
+            guard outcome.stop == .completed else { throw RunError("training stopped: \(outcome.stop)") }
+            return outcome
+        }
+        print("verify: \(hyper.iterations) iterations, batch \(hyper.batchSize), seed \(hyper.seed), \(hyper.sampling.rawValue) sampling, kernels \(kernels.variant.rawValue)")
+        var digests: [(String, String)] = []
+        for n in workerCounts {
+            let net = TwoLayerNet(shape: shape, seed: hyper.seed)
+            _ = try train(n, from: net, start: 0, until: hyper.iterations)
+            digests.append(("workers \(n)", net.parametersSHA256))
+            print("  \(digests.last!.0.padding(toLength: 44, withPad: " ", startingAt: 0)) \(digests.last!.1)")
+        }
+        // Split: the first worker count up to the middle, a checkpoint round trip, the last count to the end.
+        let (first, last) = (workerCounts.first!, workerCounts.last!)
+        let middle = hyper.iterations / 2
+        let net = TwoLayerNet(shape: shape, seed: hyper.seed)
+        var resumed = net
+        var start = 0
+        if middle > 0 {
+            _ = try train(first, from: net, start: 0, until: middle)
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("ptrain-verify-\(getpid()).safetensors").path
+            defer { unlink(path) }
+            var config = hyper.configuration(workers: first, placement: .spread)
+            config.iterations = hyper.iterations
+            try TrainingCheckpoint(net: net, iteration: middle, configuration: config, datasetSHA256: dataset.sha256,
+                                   kernels: kernels.variant.rawValue).write(to: path)
+            let saved = try TrainingCheckpoint.read(path)
+            try saved.checkResumable(as: config, datasetSHA256: dataset.sha256, input: shape.input, path: path)
+            resumed = saved.net
+            start = saved.iteration
+        }
+        _ = try train(last, from: resumed, start: start, until: hyper.iterations)
+        digests.append(("workers \(first), resume at \(middle), workers \(last)", resumed.parametersSHA256))
+        print("  \(digests.last!.0.padding(toLength: 44, withPad: " ", startingAt: 0)) \(digests.last!.1)")
+        if Set(digests.map(\.1)).count == 1 {
+            print("verify: all \(digests.count) runs end with identical parameters")
+        } else {
+            print("verify: MISMATCH: the runs above differ")
+            throw ExitCode.failure
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Checkpoint
+import Foundation
+import Model
+import TestSupport
+import Training
+import XCTest
+
+final class CheckpointTests: XCTestCase {
+    func sample() -> TrainingCheckpoint {
+        let net = TwoLayerNet(shape: NetworkShape(input: 6, hidden: 3, output: 10), seed: 9)
+        // Values a float format gets wrong first: signed zero, NaN payloads, infinities, subnormals.
+        let special: [Float] = [-0.0, .nan, .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
+        for (i, v) in special.enumerated() { net.parameters.pointer[i] = v }
+        var c = TrainingConfiguration()
+        c.hidden = 3
+        c.iterations = 500
+        return TrainingCheckpoint(net: net, iteration: 123, configuration: c, datasetSHA256: String(repeating: "ab", count: 32), kernels: "avx2")
+    }
+
+    func testRoundTripIsBitExact() throws {
+        let original = sample()
+        let decoded = try TrainingCheckpoint.decode(original.encoded(), path: "mem")
+        XCTAssertEqual(decoded.net.parameterArray.map(\.bitPattern), original.net.parameterArray.map(\.bitPattern))
+        XCTAssertEqual(decoded.iteration, 123)
+        XCTAssertEqual(decoded.configuration, original.configuration)
+        XCTAssertEqual(decoded.datasetSHA256, original.datasetSHA256)
+        let bytes = original.encoded()
+        let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        XCTAssertEqual((8 + headerLength) % 8, 0, "data is 8-byte aligned")
+    }
+
+    func assertRejected(_ bytes: [UInt8], _ phrase: String, line: UInt = #line) {
+        XCTAssertThrowsError(try TrainingCheckpoint.decode(bytes, path: "x.safetensors"), line: line) { error in
+            XCTAssert("\(error)".contains(phrase), "\"\(error)\" lacks \"\(phrase)\"", line: line)
+            XCTAssert("\(error)".hasPrefix("x.safetensors: "), line: line)
+        }
+    }
+
+    func withHeader(_ json: String, data: [UInt8] = []) -> [UInt8] {
+        var out = [UInt8]()
+        withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { out += $0 }
+        return out + Array(json.utf8) + data
+    }
+
+    func testHostileFilesAreRefused() {
+        let good = sample().encoded()
+        assertRejected([1, 2, 3], "truncated")
+        assertRejected(Array(good.prefix(good.count - 5)), "do not fit")
+        assertRejected([255, 255, 255, 255, 255, 255, 255, 127] + good.dropFirst(8), "exceeds the 1 MiB limit")
+        assertRejected(withHeader("{\"a\":1"), "not a JSON object")
+        assertRejected(withHeader(String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)), "nested too deeply")
+        assertRejected(withHeader("{\"W1\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}", data: [0, 0]), "dtype F16")
+        assertRejected(withHeader("{\"W1\":{\"dtype\":\"F32\",\"shape\":[100000,100000],\"data_offsets\":[0,4]}}", data: [0, 0, 0, 0]), "larger than the file")
+        assertRejected(withHeader("{\"W1\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", data: [0, 0, 0, 0]), "do not fit")
+        assertRejected(withHeader("{\"W1\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", data: [0, 0, 0, 0]), "not a ptrain checkpoint")
+        var corrupt = good
+        corrupt[corrupt.count - 3] ^= 0x40
+        assertRejected(corrupt, "do not match their recorded SHA-256")
+    }
+
+    func testResumeRefusesAnotherRun() throws {
+        let saved = sample()
+        var c = saved.configuration
+        XCTAssertNoThrow(try saved.checkResumable(as: c, datasetSHA256: saved.datasetSHA256, input: 6, path: "p"))
+        c.workers = 7
+        c.placement = .compact
+        XCTAssertNoThrow(try saved.checkResumable(as: c, datasetSHA256: saved.datasetSHA256, input: 6, path: "p"), "workers and placement may change")
+        XCTAssertThrowsError(try saved.checkResumable(as: c, datasetSHA256: "00", input: 6, path: "p")) { XCTAssert("\($0)".contains("dataset")) }
+        var other = c
+        other.seed = 2
+        XCTAssertThrowsError(try saved.checkResumable(as: other, datasetSHA256: saved.datasetSHA256, input: 6, path: "p")) { XCTAssert("\($0)".contains("--seed 1 in the checkpoint, 2 now")) }
+        other = c
+        other.learningRate = 0.2
+        XCTAssertThrowsError(try saved.checkResumable(as: other, datasetSHA256: saved.datasetSHA256, input: 6, path: "p")) { XCTAssert("\($0)".contains("--learning-rate")) }
+        other = c
+        other.iterations = 100
+        XCTAssertThrowsError(try saved.checkResumable(as: other, datasetSHA256: saved.datasetSHA256, input: 6, path: "p")) { XCTAssert("\($0)".contains("already holds 123 iterations")) }
+    }
+
+    func testAtomicWriteReplacesWholeFiles() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("c.safetensors").path
+        try sample().write(to: path)
+        try sample().write(to: path)
+        XCTAssertEqual(try TrainingCheckpoint.read(path).iteration, 123)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["c.safetensors"], "no temporary file left behind")
+        XCTAssertThrowsError(try sample().write(to: dir.path + "/missing/c.safetensors")) { XCTAssert("\($0)".contains("creating")) }
+    }
+}

@@ -1,0 +1,165 @@
+import Checkpoint
+import Foundation
+import TestSupport
+import XCTest
+
+/// Interruption, resume, crash safety and divergence, through the CLI as a user meets them.
+final class ReliabilityTests: XCTestCase {
+    func digest(_ r: CommandResult, line: UInt = #line) throws -> String {
+        XCTAssertEqual(r.status, 0, r.stderr, line: line)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        return try XCTUnwrap(object?["params_sha256"] as? String, line: line)
+    }
+
+    /// Starts ptrain, sends `signal` after `delay` seconds, returns the finished process.
+    func runAndSignal(_ arguments: [String], signal: Int32, after delay: Double, second: Bool = false) throws -> Process {
+        let process = Process()
+        process.executableURL = ptrainExecutable
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: delay)
+        kill(process.processIdentifier, signal)
+        if second { kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+        return process
+    }
+
+    func testInterruptThenResumeWithOtherWorkersEqualsUninterrupted() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("run.safetensors").path
+        let common = ["--iterations", "4000", "--json"]
+        let uninterrupted = try digest(try runPTrain(common + ["--workers", "2"]))
+        var random = TestRandom(seed: UInt64(Date().timeIntervalSince1970))
+        let delay = 0.5 + Double(random.int(below: 600)) / 1000
+        let process = try runAndSignal(common + ["--workers", "1", "--checkpoint", path], signal: SIGINT, after: delay)
+        guard process.terminationStatus == 75 else {
+            // The run finished before the signal arrived on a fast machine: nothing to resume.
+            XCTAssertEqual(process.terminationStatus, 0, "SIGINT after \(delay) s (seed \(random.seed))")
+            return
+        }
+        let saved = try TrainingCheckpoint.read(path)
+        XCTAssertLessThan(saved.iteration, 4000)
+        let resumed = try digest(try runPTrain(common + ["--workers", "3", "--placement", "compact", "--resume", path]))
+        XCTAssertEqual(resumed, uninterrupted, "interrupted at iteration \(saved.iteration) (SIGINT after \(delay) s)")
+    }
+
+    /// A wide net makes stopping slow (finish the iteration, write a 13 MB checkpoint with fsync), so
+    /// a second SIGTERM 5 ms after the first arrives while ptrain is still stopping.
+    func testSecondSignalExitsAtOnce() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("c.safetensors").path
+        let process = Process()
+        process.executableURL = ptrainExecutable
+        process.arguments = ["--iterations", "1000000", "--hidden", "4096", "--checkpoint", path, "--checkpoint-every", "1"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: path) && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        kill(process.processIdentifier, SIGTERM)
+        Thread.sleep(forTimeInterval: 0.005)
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .exit)
+        XCTAssertEqual(process.terminationStatus, 128 + SIGTERM)
+        XCTAssertNoThrow(try TrainingCheckpoint.read(path), "the checkpoint on disk is still whole")
+    }
+
+    /// kill -9 at random moments while a checkpoint is rewritten every iteration: the file at PATH is
+    /// always absent (killed before the first write) or a whole, valid checkpoint.
+    func testKillDuringCheckpointWritingNeverLeavesABrokenFile() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("c.safetensors").path
+        var random = TestRandom(seed: 77)
+        var valid = 0
+        for round in 0..<8 {
+            let delay = 0.3 + Double(random.int(below: 700)) / 1000
+            let process = try runAndSignal(["--iterations", "1000000", "--checkpoint", path, "--checkpoint-every", "1"], signal: SIGKILL, after: delay)
+            XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+            if FileManager.default.fileExists(atPath: path) {
+                XCTAssertNoThrow(try TrainingCheckpoint.read(path), "round \(round), killed after \(delay) s")
+                valid += 1
+            }
+        }
+        XCTAssertGreaterThan(valid, 0, "some kill must land after the first checkpoint")
+    }
+
+    func testDivergenceStopsWithAMessage() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("c.safetensors").path
+        let r = try runPTrain(["--iterations", "50", "--learning-rate", "1e38", "--checkpoint", path, "--checkpoint-every", "1"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssert(r.stderr.contains("the loss of iteration") || r.stderr.contains("not finite"), r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        // Never overwritten by a diverged state: readable and finite (or never written at all).
+        if FileManager.default.fileExists(atPath: path) {
+            XCTAssert(try TrainingCheckpoint.read(path).net.parameterArray.allSatisfy(\.isFinite))
+        }
+    }
+
+    func testMetricsPlotAndEval() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let csv = dir.appendingPathComponent("m.csv").path, svg = dir.appendingPathComponent("loss.svg").path
+        let ckpt = dir.appendingPathComponent("c.safetensors").path
+        let r = try runPTrain(["--iterations", "300", "--metrics", csv, "--eval-every", "100", "--plot", svg, "--checkpoint", ckpt, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let reported = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(rows.first, "iteration,loss,test_accuracy")
+        XCTAssertEqual(rows.count, 301)
+        XCTAssertEqual(rows.filter { !$0.hasSuffix(",") }.count, 4, "header + 3 evaluations")
+        XCTAssertEqual(Double(rows[300].split(separator: ",")[2]), reported["test_accuracy"] as? Double)
+        let svgText = try String(contentsOfFile: svg, encoding: .utf8)
+        XCTAssert(svgText.hasPrefix("<svg") && svgText.contains("polyline") && svgText.contains("iteration"))
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/rsvg-convert") {
+            let render = Process()
+            render.executableURL = URL(fileURLWithPath: "/usr/bin/rsvg-convert")
+            render.arguments = [svg, "-o", dir.appendingPathComponent("loss.png").path]
+            try render.run()
+            render.waitUntilExit()
+            XCTAssertEqual(render.terminationStatus, 0, "the SVG renders")
+        }
+        let e = try runPTrain(["eval", "--checkpoint", ckpt, "--json"])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let evaluated = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(evaluated["test_accuracy"] as? Double, reported["test_accuracy"] as? Double)
+        XCTAssertEqual(evaluated["params_sha256"] as? String, reported["params_sha256"] as? String)
+        // Python's safetensors + numpy read the same model (skipped where they are not installed).
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("python/evaluate_checkpoint.py")
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = ["python3", "-c", "import numpy, safetensors"]
+        probe.standardError = FileHandle.nullDevice
+        if (try? probe.run()) != nil {
+            probe.waitUntilExit()
+            if probe.terminationStatus == 0 {
+                let python = Process(), out = Pipe()
+                python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                python.arguments = ["python3", script.path, ckpt, embeddedMNISTFolder.path]
+                python.standardOutput = out
+                try python.run()
+                let data = out.fileHandleForReading.readDataToEndOfFile()
+                python.waitUntilExit()
+                let result = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+                XCTAssertEqual(result["params_sha256_ok"] as? Bool, true)
+                // numpy evaluates in float64: at most 2 near-ties of 10,000 may flip.
+                XCTAssertEqual(result["test_accuracy"] as! Double, reported["test_accuracy"] as! Double, accuracy: 0.0002)
+            }
+        }
+    }
+
+    func testVerifyCommand() throws {
+        let r = try runPTrain(["verify", "--iterations", "120", "--workers", "1,3,8"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssert(r.stdout.contains("all 4 runs end with identical parameters"), r.stdout)
+        let bad = try runPTrain(["verify", "--workers", "1,x"])
+        XCTAssertEqual(bad.status, 64)
+    }
+}
