@@ -52,10 +52,15 @@ public struct IDXFile {
         bytes = Array(raw[headerSize...])
     }
 
-    /// Reads `path`, inflating it when it is gzip-compressed (detected by its magic, not its name).
-    public init(contentsOf path: String, expectedRank: Int) throws {
-        let file = try FileBytes.read(path)
+    /// Parses a file's bytes, inflating them first when they are gzip-compressed (detected by the
+    /// magic, not the name). `path` only names the file in errors.
+    public init(fileBytes file: [UInt8], expectedRank: Int, path: String) throws {
         let raw = Gzip.isGzip(file) ? try Gzip.decompress(file, path: path) : file
         try self.init(parsing: raw, expectedRank: expectedRank, path: path)
+    }
+
+    /// Reads and parses `path`.
+    public init(contentsOf path: String, expectedRank: Int) throws {
+        try self.init(fileBytes: try FileBytes.read(path), expectedRank: expectedRank, path: path)
     }
 }

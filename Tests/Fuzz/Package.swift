@@ -1,0 +1,17 @@
+// swift-tools-version:6.0
+//
+// libFuzzer targets for ptrain's two readers of untrusted files. Build and run with
+// Tests/Fuzz/run.sh (it passes -sanitize=fuzzer,address); not part of the main build.
+import PackageDescription
+
+let package = Package(
+    name: "ptrain-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(path: "../..")],
+    targets: [
+        .target(name: "FuzzDriver"),
+        .executableTarget(name: "FuzzIDX", dependencies: ["FuzzDriver", .product(name: "PTrain", package: "main")]),
+        .executableTarget(name: "FuzzCheckpoint", dependencies: ["FuzzDriver", .product(name: "PTrain", package: "main")]),
+    ],
+    swiftLanguageModes: [.v5]
+)
