@@ -1,0 +1,76 @@
+import ArgumentParser
+import Dataset
+import Foundation
+import Kernels
+import Parallel
+import Training
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct EndToEndBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "e2e",
+        abstract: "The default run against the FLOP floor and numpy, start-up time and peak memory, all in one run.")
+
+    @Option(help: "Repeats per measurement (medians are reported).")
+    var repeats = 5
+
+    @Option(help: "Iterations of the default run.")
+    var iterations = 10_000
+
+    @Option(help: "Workers of the timed run (the acceptance target uses 2 on a 2-core machine).")
+    var workers = 2
+
+    func run() throws {
+        let kernels = try KernelSet.best()
+        let topology = Topology.discover()
+        let cores = topology.cpuCount
+        print("machine: \(cores) allowed CPU(s), kernels \(kernels.variant.summary)")
+
+        // Start-up: decompress, validate and checksum the embedded MNIST.
+        let startup = Stats((0..<repeats).map { _ in seconds { _ = try! MNIST.loadEmbedded() } })
+        let mnist = try MNIST.loadEmbedded()
+        print("start-up (load + verify embedded MNIST): median \(fixed(startup.median, 3)) s (min \(fixed(startup.min, 3)), max \(fixed(startup.max, 3)))")
+
+        let peak = fmaPeak(threads: min(workers, cores), repeats: repeats)
+        let flops = flopsPerIteration(hidden: 100, batch: 100) * Double(iterations)
+        let floor = flops / (peak.median * 1e9)
+        print("FMA peak on \(min(workers, cores)) core(s): median \(fixed(peak.median)) GFLOP/s; FLOP floor of \(iterations) iterations: \(fixed(floor, 2)) s")
+
+        var config = TrainingConfiguration()
+        config.iterations = iterations
+        config.workers = workers
+        _ = trainOnce(config, data: mnist.train, kernels: kernels, topology: topology)  // warm-up
+        let times = Stats((0..<repeats).map { _ in trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds })
+        let rate = Double(iterations * 100) / times.median
+        print("ptrain default run, \(workers) workers: median \(fixed(times.median, 2)) s (min \(fixed(times.min, 2)), max \(fixed(times.max, 2))), \(Int(rate)) samples/s, \(fixed(times.median / floor, 2))x the FLOP floor")
+
+        if let reason = NumpyPeer.unavailableReason {
+            print(reason)
+        } else {
+            let results = NumpyPeer.run(dtype: "float32", iterations: iterations, batchSize: 100, hidden: 100, threadSettings: [1, 2])
+            for r in results { print("numpy float32, \(r.threads) BLAS thread(s): \(fixed(r.train_seconds, 2)) s, \(Int(r.samples_per_second)) samples/s, test accuracy \(r.test_accuracy)") }
+            if let best = results.max(by: { $0.samples_per_second < $1.samples_per_second }) {
+                print("ptrain / numpy float32 (fastest thread setting): \(fixed(rate / best.samples_per_second, 2))x")
+            }
+        }
+
+        // Peak resident memory of the CLI's default run with 8 workers.
+        let binary = repositoryRoot.appendingPathComponent(".build/release/ptrain").path
+        if FileManager.default.isExecutableFile(atPath: binary) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["--workers", "8", "--json"]
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            var usage = rusage()
+            getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+            print("peak resident memory of `ptrain --workers 8`: \(usage.ru_maxrss / 1024) MB")
+        } else {
+            print("peak memory skipped: build ptrain first (swift build -c release)")
+        }
+    }
+}

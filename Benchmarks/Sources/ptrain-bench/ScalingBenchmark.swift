@@ -1,0 +1,144 @@
+import ArgumentParser
+import Dataset
+import Foundation
+import Kernels
+import Parallel
+import Plotting
+import Training
+
+struct ScalingBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scaling",
+        abstract: "Strong and weak scaling over workers 1, 2, 4, ... up to twice the CPUs, with the numpy peer in the same run.",
+        discussion: "Writes scaling.csv, scaling.json and scaling.svg to --output.")
+
+    @Option(help: "Runs per point (median, min and max are reported).")
+    var repeats = 5
+
+    @Option(help: "Folder for the CSV, JSON and SVG files.")
+    var output = "Benchmarks/results"
+
+    @Flag(help: "Skip the numpy peer.")
+    var noNumpy = false
+
+    struct Scenario {
+        var name: String
+        var hidden: Int
+        /// Global batch for a worker count.
+        var batch: (Int) -> Int
+        var iterations: Int
+        var weak: Bool
+    }
+
+    struct Point: Codable {
+        var scenario: String
+        var workers: Int
+        var batch_size: Int
+        var hidden: Int
+        var iterations: Int
+        var samples_per_second_median: Double
+        var samples_per_second_min: Double
+        var samples_per_second_max: Double
+        var speedup: Double
+        var efficiency: Double
+        /// Per iteration, per worker, microseconds (from the median run's PhaseTimes).
+        var compute_us: Double
+        var reduction_us: Double
+        var synchronisation_us: Double
+        var bookkeeping_us: Double
+    }
+
+    func run() throws {
+        let kernels = try KernelSet.best()
+        let topology = Topology.discover()
+        let mnist = try MNIST.loadEmbedded()
+        let cores = topology.cpuCount
+        var counts = [1]
+        while counts.last! * 2 <= 2 * cores { counts.append(counts.last! * 2) }
+        if counts.last! < 2 * cores { counts.append(2 * cores) }
+        print("scaling on \(cores) allowed CPU(s) (\(topology.nodes.count) NUMA node(s), \(topology.source)), kernels \(kernels.variant.rawValue), \(repeats) runs per point")
+        let scenarios = [
+            Scenario(name: "strong: default run (batch 100, hidden 100)", hidden: 100, batch: { _ in 100 }, iterations: 10_000, weak: false),
+            Scenario(name: "strong: heavy (batch 1000, hidden 1024)", hidden: 1024, batch: { _ in 1000 }, iterations: 200, weak: false),
+            Scenario(name: "weak: 100 rows per worker (hidden 100)", hidden: 100, batch: { 100 * $0 }, iterations: 2000, weak: true),
+        ]
+        var points: [Point] = []
+        for s in scenarios {
+            print("\n\(s.name), \(s.iterations) iterations")
+            print("workers  batch   samples/s median      min       max   speedup  efficiency  | per iteration per worker (µs): compute  reduction  sync  other")
+            var base = 0.0
+            for n in counts {
+                var config = TrainingConfiguration()
+                config.hidden = s.hidden
+                config.batchSize = s.batch(n)
+                config.iterations = s.iterations
+                config.workers = n
+                _ = trainOnce(config, data: mnist.train, kernels: kernels, topology: topology)  // warm-up
+                let outcomes = (0..<repeats).map { _ in trainOnce(config, data: mnist.train, kernels: kernels, topology: topology) }
+                let rates = outcomes.map { Double(s.iterations * config.batchSize) / $0.trainSeconds }
+                let stats = Stats(rates)
+                let median = outcomes.sorted { $0.trainSeconds < $1.trainSeconds }[outcomes.count / 2]
+                if n == 1 { base = stats.median }
+                let speedup = stats.median / base
+                let efficiency = s.weak ? stats.median / (base * Double(n)) : speedup / Double(n)
+                let us = 1e6 / Double(s.iterations)
+                let p = Point(scenario: s.name, workers: n, batch_size: config.batchSize, hidden: s.hidden, iterations: s.iterations,
+                              samples_per_second_median: stats.median, samples_per_second_min: stats.min, samples_per_second_max: stats.max,
+                              speedup: speedup, efficiency: efficiency,
+                              compute_us: median.phases.compute * us, reduction_us: median.phases.reduction * us,
+                              synchronisation_us: median.phases.synchronisation * us, bookkeeping_us: median.phases.bookkeeping * us)
+                points.append(p)
+                print(String(format: "%7d %6d %14.0f %10.0f %9.0f %9.2f %11.2f  | %40.1f %10.1f %5.1f %6.1f",
+                             n, config.batchSize, stats.median, stats.min, stats.max, speedup, efficiency,
+                             p.compute_us, p.reduction_us, p.synchronisation_us, p.bookkeeping_us))
+            }
+        }
+
+        var peers: [NumpyResult] = []
+        if noNumpy {
+            print("\nnumpy peer skipped (--no-numpy)")
+        } else if let reason = NumpyPeer.unavailableReason {
+            print("\n\(reason)")
+        } else {
+            print("\nnumpy peer (Benchmarks/reference/two_layer_net.py), default run, fastest of BLAS threads 1 and \(cores):")
+            let ptrainBest = points.filter { $0.scenario.hasPrefix("strong: default") }.map(\.samples_per_second_median).max()!
+            for dtype in ["float32", "float64"] {
+                let results = NumpyPeer.run(dtype: dtype, iterations: 10_000, batchSize: 100, hidden: 100, threadSettings: Array(Set([1, cores])).sorted())
+                guard let best = results.max(by: { $0.samples_per_second < $1.samples_per_second }) else { continue }
+                peers.append(best)
+                print(String(format: "  %@ (%@ threads): %.0f samples/s, test accuracy %.4f; ptrain's best default-run throughput is %.2fx",
+                             dtype, best.threads, best.samples_per_second, best.test_accuracy, ptrainBest / best.samples_per_second))
+            }
+        }
+        print("\n" + ScalingModel(points: points, cores: cores).report())
+        try write(points: points, peers: peers, counts: counts)
+    }
+
+    func write(points: [Point], peers: [NumpyResult], counts: [Int]) throws {
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        var csv = "scenario,workers,batch_size,hidden,iterations,samples_per_second_median,samples_per_second_min,samples_per_second_max,speedup,efficiency,compute_us,reduction_us,synchronisation_us,bookkeeping_us\n"
+        for p in points {
+            csv += "\"\(p.scenario)\",\(p.workers),\(p.batch_size),\(p.hidden),\(p.iterations),\(p.samples_per_second_median),\(p.samples_per_second_min),\(p.samples_per_second_max),\(p.speedup),\(p.efficiency),\(p.compute_us),\(p.reduction_us),\(p.synchronisation_us),\(p.bookkeeping_us)\n"
+        }
+        try csv.write(toFile: output + "/scaling.csv", atomically: true, encoding: .utf8)
+        struct Document: Codable { var date: String; var points: [Point]; var numpy: [NumpyResult] }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let date = ISO8601DateFormatter().string(from: Date())
+        try encoder.encode(Document(date: date, points: points, numpy: peers)).write(to: URL(fileURLWithPath: output + "/scaling.json"))
+        let colors = ["#1f77b4", "#d62728", "#2ca02c"]
+        let scenarios = Array(NSOrderedSet(array: points.map(\.scenario))) as! [String]
+        func series(_ value: (Point) -> Double) -> [LineChart.Series] {
+            scenarios.enumerated().map { i, s in
+                LineChart.Series(name: String(s.prefix(28)), points: points.filter { $0.scenario == s }.map { (Double($0.workers), value($0)) },
+                                 color: colors[i % colors.count], markers: true)
+            }
+        }
+        let throughput = LineChart(title: "Throughput (relative to 1 worker)", xLabel: "workers", yLabel: "speedup (samples/s ÷ 1-worker samples/s)",
+                                   series: series { p in p.samples_per_second_median / points.first { $0.scenario == p.scenario && $0.workers == 1 }!.samples_per_second_median },
+                                   yFromZero: true)
+        let efficiency = LineChart(title: "Parallel efficiency", xLabel: "workers", yLabel: "efficiency", series: series(\.efficiency), yFromZero: true)
+        try LineChart.svg([throughput, efficiency]).write(toFile: output + "/scaling.svg", atomically: true, encoding: .utf8)
+        print("wrote \(output)/scaling.csv, scaling.json, scaling.svg")
+    }
+}
