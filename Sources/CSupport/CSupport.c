@@ -2,7 +2,13 @@
 #include "CSupport.h"
 #include <errno.h>
 #include <pthread.h>
+#include <limits.h>
 #include <sched.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 int csupport_cpu_has_avx2_fma(void) {
 #if defined(__x86_64__)
@@ -59,3 +65,24 @@ void csupport_cpu_relax(void) {
 }
 
 void csupport_yield(void) { sched_yield(); }
+
+uint32_t csupport_load_u32(const uint32_t *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
+
+void csupport_store_u32(uint32_t *word, uint32_t value) { __atomic_store_n(word, value, __ATOMIC_SEQ_CST); }
+
+void csupport_futex_wait(uint32_t *word, uint32_t expected) {
+#if defined(__linux__)
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+#else
+    (void)word; (void)expected;
+    sched_yield();
+#endif
+}
+
+void csupport_futex_wake_all(uint32_t *word) {
+#if defined(__linux__)
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    (void)word;
+#endif
+}

@@ -2,7 +2,7 @@
 /// allocated, so that the training loop itself allocates nothing.
 ///
 /// Sharing an instance across threads is safe when threads write disjoint ranges between
-/// synchronisation points (the engine's barrier); the class adds no locking.
+/// synchronisation points (the engine's work-queue phases); the class adds no locking.
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>

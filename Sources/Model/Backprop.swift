@@ -1,12 +1,13 @@
 import Kernels
 
-/// Per-batch buffers shared by all workers of a step. Rows are written by the worker that owns
-/// them in the row phase; the parameter phase reads all rows after a barrier.
+/// Per-batch buffers shared by all workers of a step. Rows are written by the worker that runs
+/// their item in the row phase; the parameter phase reads all rows after that phase has ended.
 ///
 /// Shapes (B = batch size, I = input, H = hidden, O = output):
 /// x (B, I), labels (B), z1 (B, H), a2 (B, O), dy (B, O), da1 (B, H), loss (B),
 /// packedDa1 and packedDy: da1 and dy packed as GEMM B-operands (k = B),
-/// packedW1: W1 packed as a GEMM B-operand (k = I), refreshed by whoever updates W1's rows.
+/// packedW1: W1 packed as a GEMM B-operand (k = I), refreshed by whoever updates W1's rows,
+/// packedW2 and packedW2T: W2 and W2ᵀ packed, refreshed once per iteration by `prepareRowPhase`.
 public final class BatchBuffers: @unchecked Sendable {
     public let layout: ParameterLayout
     public let batchSize: Int
@@ -21,6 +22,8 @@ public final class BatchBuffers: @unchecked Sendable {
     public let packedW1: FloatBuffer
     public let packedDa1: FloatBuffer
     public let packedDy: FloatBuffer
+    public let packedW2: FloatBuffer
+    public let packedW2T: FloatBuffer
 
     public init(layout: ParameterLayout, batchSize: Int) {
         let s = layout.shape
@@ -38,6 +41,8 @@ public final class BatchBuffers: @unchecked Sendable {
         packedW1 = FloatBuffer(count: GEMM.packedCount(k: s.input, n: s.hidden))
         packedDa1 = FloatBuffer(count: GEMM.packedCount(k: batchSize, n: s.hidden))
         packedDy = FloatBuffer(count: GEMM.packedCount(k: batchSize, n: s.output))
+        packedW2 = FloatBuffer(count: GEMM.packedCount(k: s.hidden, n: s.output))
+        packedW2T = FloatBuffer(count: GEMM.packedCount(k: s.output, n: s.hidden))
     }
 
     deinit { labels.deallocate() }
@@ -52,14 +57,11 @@ public final class BatchBuffers: @unchecked Sendable {
 
 /// Scratch private to one worker thread (allocated once, on the worker's NUMA node by first touch).
 public final class WorkerScratch: @unchecked Sendable {
+    /// The GEMM's edge-tile packing buffer.
     public let packA: FloatBuffer
-    public let packedW2: FloatBuffer
-    public let packedW2T: FloatBuffer
 
-    public init(shape: NetworkShape) {
+    public init() {
         packA = FloatBuffer(count: GEMM.packAScratchCount)
-        packedW2 = FloatBuffer(count: GEMM.packedCount(k: shape.hidden, n: shape.output))
-        packedW2T = FloatBuffer(count: GEMM.packedCount(k: shape.output, n: shape.hidden))
     }
 }
 
@@ -83,26 +85,26 @@ public struct ParameterSlice: Equatable, Sendable {
         ParameterSlice(w1Rows: 0..<shape.input, w2Rows: 0..<shape.hidden, biases: true)
     }
 
-    /// Slice `worker` of `workers`: W1 and W2 rows split into near-equal contiguous ranges
-    /// (⌊r·w/N⌋ ..< ⌊r·(w+1)/N⌋), the bias sums on the last worker. Any partition gives the same
-    /// bits; this one balances the work.
-    public static func partition(_ shape: NetworkShape, worker: Int, of workers: Int) -> ParameterSlice {
-        ParameterSlice(w1Rows: evenSplit(shape.input, worker, workers),
-                       w2Rows: evenSplit(shape.hidden, worker, workers),
-                       biases: worker == workers - 1)
+    /// The parameter phase's work items: W1 in blocks of `rows` rows, then W2 in blocks of `rows`
+    /// rows, then the biases. 48 rows of W1 are about 1 MFLOP for the default run: large enough
+    /// that taking an item costs nothing, small enough (17 items) to balance 2 to 16 workers.
+    public static func blocks(_ shape: NetworkShape, rows: Int = 48) -> [ParameterSlice] {
+        precondition(rows > 0)
+        let w1 = stride(from: 0, to: shape.input, by: rows).map {
+            ParameterSlice(w1Rows: $0..<min($0 + rows, shape.input), w2Rows: 0..<0, biases: false)
+        }
+        let w2 = stride(from: 0, to: shape.hidden, by: rows).map {
+            ParameterSlice(w1Rows: 0..<0, w2Rows: $0..<min($0 + rows, shape.hidden), biases: false)
+        }
+        return w1 + w2 + [ParameterSlice(w1Rows: 0..<0, w2Rows: 0..<0, biases: true)]
     }
-}
-
-/// ⌊count·part/parts⌋ ..< ⌊count·(part+1)/parts⌋.
-public func evenSplit(_ count: Int, _ part: Int, _ parts: Int) -> Range<Int> {
-    count * part / parts..<count * (part + 1) / parts
 }
 
 /// Backprop for `TwoLayerNet`, split into the two phases the engine runs on its workers:
 ///
-/// 1. `rowPhase` (each worker, its rows of the batch): forward to the loss, and backward to
+/// 1. `rowPhase` (any rows of the batch): forward to the loss, and backward to
 ///    da1 = σ'(a1) ⊙ (dy · W2ᵀ), the per-row quantities.
-/// 2. `parameterPhase` (each worker, its slice of the parameters): the sums over the batch,
+/// 2. `parameterPhase` (any slice of the parameters): the sums over the batch,
 ///    dW1 = xᵀ·da1, dW2 = z1ᵀ·dy, db1 = Σ_rows da1, db2 = Σ_rows dy — this is the gradient reduction —
 ///    followed by `update` (SGD) of the same slice.
 ///
@@ -124,16 +126,22 @@ public struct Backprop {
         GEMM.packB(w1, into: batch.packedW1.pointer, kRange: 0..<s.input)
     }
 
-    /// Phase 1 on rows `rows` of the batch; x and labels of those rows are already assembled.
+    /// Packs W2 and W2ᵀ for the row phases of the next iteration (once, after the update).
+    public func prepareRowPhase(_ net: TwoLayerNet, _ batch: BatchBuffers) {
+        let s = layout.shape
+        let w2 = MatrixView(rowMajor: net.parameters.pointer + layout.w2.lowerBound, rows: s.hidden, columns: s.output)
+        GEMM.packB(w2, into: batch.packedW2.pointer, kRange: 0..<s.hidden)
+        GEMM.packB(w2.transposed, into: batch.packedW2T.pointer, kRange: 0..<s.output)
+    }
+
+    /// Phase 1 on rows `rows` of the batch; x and labels of those rows are already assembled, and
+    /// `packW1` / `prepareRowPhase` have run since the last update.
     ///
     /// a1 = x·W1 + b1; z1 = σ(a1); a2 = z1·W2 + b2; y = softmax(a2); loss = −log(y_t + 1e-7);
     /// dy = (y − t)/B; da1 = (dy·W2ᵀ) ⊙ (1 − z1) ⊙ z1. Also packs these rows of da1 and dy for phase 2.
     public func rowPhase(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch, rows: Range<Int>) {
         let s = layout.shape
         let p = UnsafePointer(net.parameters.pointer)
-        let w2 = MatrixView(rowMajor: p + layout.w2.lowerBound, rows: s.hidden, columns: s.output)
-        GEMM.packB(w2, into: scratch.packedW2.pointer, kRange: 0..<s.hidden)
-        GEMM.packB(w2.transposed, into: scratch.packedW2T.pointer, kRange: 0..<s.output)
         guard !rows.isEmpty else { return }
         let B = batch.batchSize
         let x = MatrixView(rowMajor: batch.x.pointer, rows: B, columns: s.input).rows(rows)
@@ -144,10 +152,10 @@ public struct Backprop {
         let k = kernels
         k.multiply(x, batch.packedW1.pointer, z1, false, scratch.packA.pointer)
         k.biasSigmoid(z1, p + layout.b1.lowerBound)
-        k.multiply(z1.readOnly, scratch.packedW2.pointer, a2, false, scratch.packA.pointer)
+        k.multiply(z1.readOnly, batch.packedW2.pointer, a2, false, scratch.packA.pointer)
         k.softmaxCrossEntropy(a2.readOnly, p + layout.b2.lowerBound, batch.labels + rows.lowerBound, B,
                               dy, batch.loss.pointer + rows.lowerBound)
-        k.multiply(dy.readOnly, scratch.packedW2T.pointer, da1, false, scratch.packA.pointer)
+        k.multiply(dy.readOnly, batch.packedW2T.pointer, da1, false, scratch.packA.pointer)
         k.sigmoidBackward(da1, z1.readOnly)
         GEMM.packB(MatrixView(rowMajor: batch.da1.pointer, rows: B, columns: s.hidden), into: batch.packedDa1.pointer, kRange: rows)
         GEMM.packB(MatrixView(rowMajor: batch.dy.pointer, rows: B, columns: s.output), into: batch.packedDy.pointer, kRange: rows)
@@ -210,6 +218,7 @@ public struct Backprop {
     /// The whole gradient on one thread: both phases over everything (tests and tools).
     public func gradient(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch) {
         packW1(net, into: batch)
+        prepareRowPhase(net, batch)
         rowPhase(net, batch, scratch, rows: 0..<batch.batchSize)
         parameterPhase(batch, scratch, slice: .all(layout.shape))
     }

@@ -3,28 +3,25 @@ import CSupport
 import Foundation
 
 /// What a worker thread knows about itself.
-public struct WorkerContext: @unchecked Sendable {
+public struct WorkerContext: Sendable {
     public let index: Int
     public let count: Int
     public let slot: Placement.Slot
-    /// The barrier all workers of the pool share.
-    public let barrier: Barrier
 }
 
 /// Runs one SPMD body on N threads for the duration of a job (a whole training run): threads are
-/// created once, pinned by the placement, and synchronised only through `Barrier`, so a training
-/// iteration costs no thread creation and no kernel wake-up while workers <= cores.
+/// created once and pinned by the placement; the body synchronises through a `WorkQueue`, so a
+/// training iteration costs no thread creation and, while workers <= cores, no kernel wake-up.
 public enum WorkerPool {
     /// Runs `body` on `placement.slots.count` new threads and returns when all have returned.
     /// Returns the warnings raised (e.g. pinning refused), each once.
     @discardableResult
-    public static func run(placement: Placement, cpuCount: Int, body: @escaping @Sendable (WorkerContext) -> Void) -> [String] {
+    public static func run(placement: Placement, body: @escaping @Sendable (WorkerContext) -> Void) -> [String] {
         let n = placement.slots.count
-        let barrier = Barrier(parties: n, oversubscribed: n > cpuCount)
         let warnings = WarningLog()
         var threads: [pthread_t] = []
         for slot in placement.slots {
-            let context = WorkerContext(index: slot.worker, count: n, slot: slot, barrier: barrier)
+            let context = WorkerContext(index: slot.worker, count: n, slot: slot)
             let job = ThreadJob {
                 if let cpu = slot.cpu {
                     let status = csupport_pin_current_thread(Int32(cpu))

@@ -17,7 +17,7 @@ public final class BatchSampler: @unchecked Sendable {
     public let batchSize: Int
     let rng: Philox4x32
     /// Permutations of the epochs the current and next iteration touch; written only by
-    /// `prepare`, which the engine calls between barriers, read by all workers in the row phase.
+    /// `prepare`, which the engine calls in its serial step, read by all workers in the row phase.
     private var permutations: [Int: [Int32]] = [:]
 
     public init(mode: SamplingMode, seed: UInt64, sampleCount: Int, batchSize: Int) {

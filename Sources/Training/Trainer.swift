@@ -24,15 +24,16 @@ public enum StopReason: Equatable, Sendable {
 }
 
 /// Where the workers' time went, in seconds per worker averaged over workers, measured inside the
-/// loop with a monotonic clock (6 readings per iteration, about 0.2 µs in all).
+/// loop with a monotonic clock (two readings per work item, about 50 ns each).
 public struct PhaseTimes: Sendable, Equatable, Codable {
     /// Batch assembly and the row phase (forward and backward to da1).
     public var compute = 0.0
     /// The parameter phase (the reduction over the batch) and the SGD update.
     public var reduction = 0.0
-    /// Waiting at the two barriers, including waiting for worker 0's bookkeeping.
+    /// Everything else a worker spends in the loop: waiting for the next phase, taking items, and
+    /// being descheduled when workers outnumber CPUs.
     public var synchronisation = 0.0
-    /// Worker 0's per-iteration bookkeeping (loss, progress, checkpoints, evaluations) spread over workers.
+    /// The serial step between iterations (loss, progress, checkpoints, evaluations, packing W2).
     public var bookkeeping = 0.0
 
     public var total: Double { compute + reduction + synchronisation + bookkeeping }
@@ -52,19 +53,22 @@ public struct TrainingOutcome: Sendable {
 
 /// The data-parallel training loop: loader -> workers (row phase) -> reducer (parameter phase) -> SGD update.
 ///
-/// Each of N pinned worker threads runs the whole loop (SPMD) with two barriers per iteration:
+/// N pinned worker threads share one `WorkQueue`; each iteration is two phases of work items:
 ///
-///     for each iteration i:
-///         assemble rows R_w of batch i            (sharded loader, pure function of seed and i)
-///         rowPhase(R_w): forward, loss, dy, da1   (Backprop.rowPhase)
-///         ---- barrier ----
-///         parameterPhase(S_w): dW1, dW2, db1, db2 summed over all rows in row order (the reduction)
-///         update(S_w): θ ← θ − η·g, repack W1 rows of S_w
-///         worker 0: record loss, report, decide whether to stop
-///         ---- barrier ----
+///     phase "rows" (items: 6 rows of the batch each, ⌈B/6⌉ items)
+///         assemble the rows of batch i        (sharded loader, pure function of seed and i)
+///         rowPhase: forward, loss, dy, da1    (Backprop.rowPhase)
+///     phase "parameters" (items: blocks of 48 rows of W1, then of W2, then the biases)
+///         parameterPhase: dW1, dW2, db1, db2 summed over all rows in row order (the reduction)
+///         update: θ ← θ − η·g, repack those W1 rows
+///     serial step (the thread that finished the last item): record the loss, report, decide to
+///         stop, pack W2 for the next iteration
 ///
-/// R_w and S_w are fixed partitions of rows and parameters; results do not depend on them.
+/// Which thread runs which item depends on timing; the results do not (docs/reproducibility.md).
 public final class Trainer: @unchecked Sendable {
+    /// Rows per row-phase item: one register tile of the GEMM (`GEMM.mr`).
+    public static let rowsPerItem = GEMM.mr
+
     public let configuration: TrainingConfiguration
     public let net: TwoLayerNet
     public let loader: ShardedLoader
@@ -92,63 +96,72 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// Trains until `configuration.iterations` are done or a stop is requested.
-    /// `report` runs on worker 0 after every iteration's update, while the other workers wait at the
-    /// barrier, so it may read `net` (e.g. to write a checkpoint); if it throws, training stops.
+    /// `report` runs in the serial step after every iteration's update, on one worker thread while
+    /// the others wait, so it may read `net` (e.g. to write a checkpoint); if it throws, training stops.
     public func run(report: @escaping @Sendable (IterationReport) throws -> Void = { _ in }) -> TrainingOutcome {
         let config = configuration
         let layout = net.layout
         let backprop = Backprop(kernels: kernels.functions, layout: layout)
         let batch = BatchBuffers(layout: layout, batchSize: config.batchSize)
         backprop.packW1(net, into: batch)
+        backprop.prepareRowPhase(net, batch)
         let start = iteration
         let total = config.iterations
-        loader.sampler.prepare(iteration: start)
         let shared = LoopState(capacity: max(total - start, 0))
+        guard start < total else {
+            return TrainingOutcome(stop: .completed, iterationsDone: start, losses: [], trainSeconds: 0, phases: PhaseTimes(), warnings: [])
+        }
+        loader.sampler.prepare(iteration: start)
+        let rowItems = (config.batchSize + Self.rowsPerItem - 1) / Self.rowsPerItem
+        let parameterItems = ParameterSlice.blocks(layout.shape)
+        let queue = WorkQueue(firstPhaseItems: rowItems, oversubscribed: placement.slots.count > topology.cpuCount)
         let net = self.net, loader = self.loader, stopRequest = self.stopRequest
         let clock = ContinuousClock.now
         let times = PhaseLog(workers: placement.slots.count)
-        let warnings = WorkerPool.run(placement: placement, cpuCount: topology.cpuCount) { worker in
-            let rows = evenSplit(config.batchSize, worker.index, worker.count)
-            let slice = ParameterSlice.partition(layout.shape, worker: worker.index, of: worker.count)
-            let scratch = WorkerScratch(shape: layout.shape)  // first touch on the worker's own node
+        let warnings = WorkerPool.run(placement: placement) { worker in
+            let scratch = WorkerScratch()  // first touch on the worker's own node
             var mine = PhaseTimes()
-            var i = start
-            while i < total {
+            let entered = ContinuousClock.now
+            queue.work(execute: { phase, item in
                 let t0 = ContinuousClock.now
-                loader.assemble(iteration: i, rows: rows, into: batch, node: worker.slot.node)
-                backprop.rowPhase(net, batch, scratch, rows: rows)
-                let t1 = ContinuousClock.now
-                worker.barrier.wait()
-                let t2 = ContinuousClock.now
-                backprop.parameterPhase(batch, scratch, slice: slice)
-                backprop.update(net, batch, slice: slice, learningRate: config.learningRate)
-                let t3 = ContinuousClock.now
-                if worker.index == 0 {
-                    let loss = batch.meanLoss
-                    shared.losses.append(loss)
-                    if !loss.isFinite {
-                        shared.stop = .diverged(iteration: i + 1, loss: loss)
-                    } else {
-                        do {
-                            try report(IterationReport(iteration: i + 1, iterations: total, loss: loss,
-                                                       elapsedSeconds: (t3 - clock).seconds))
-                            if stopRequest.isSet && i + 1 < total { shared.stop = .interrupted }
-                        } catch {
-                            shared.stop = .failed("\(error)")
-                        }
-                    }
-                    loader.sampler.prepare(iteration: i + 1)
+                let i = start + Int(phase / 2)
+                if phase % 2 == 0 {
+                    let rows = item * Self.rowsPerItem..<min((item + 1) * Self.rowsPerItem, config.batchSize)
+                    loader.assemble(iteration: i, rows: rows, into: batch, node: worker.slot.node)
+                    backprop.rowPhase(net, batch, scratch, rows: rows)
+                    mine.compute += (ContinuousClock.now - t0).seconds
+                } else {
+                    backprop.parameterPhase(batch, scratch, slice: parameterItems[item])
+                    backprop.update(net, batch, slice: parameterItems[item], learningRate: config.learningRate)
+                    mine.reduction += (ContinuousClock.now - t0).seconds
                 }
-                let t4 = ContinuousClock.now
-                worker.barrier.wait()
-                let t5 = ContinuousClock.now
-                mine.compute += (t1 - t0).seconds
-                mine.synchronisation += (t2 - t1).seconds + (t5 - t4).seconds
-                mine.reduction += (t3 - t2).seconds
-                mine.bookkeeping += (t4 - t3).seconds
-                i += 1
-                if shared.stop != .completed { break }
-            }
+            }, complete: { phase in
+                if phase % 2 == 0 { return parameterItems.count }
+                let t0 = ContinuousClock.now
+                defer { mine.bookkeeping += (ContinuousClock.now - t0).seconds }
+                let i = start + Int(phase / 2)
+                let loss = batch.meanLoss
+                shared.losses.append(loss)
+                if !loss.isFinite {
+                    shared.stop = .diverged(iteration: i + 1, loss: loss)
+                    return nil
+                }
+                do {
+                    try report(IterationReport(iteration: i + 1, iterations: total, loss: loss, elapsedSeconds: (t0 - clock).seconds))
+                } catch {
+                    shared.stop = .failed("\(error)")
+                    return nil
+                }
+                guard i + 1 < total else { return nil }
+                if stopRequest.isSet {
+                    shared.stop = .interrupted
+                    return nil
+                }
+                backprop.prepareRowPhase(net, batch)
+                loader.sampler.prepare(iteration: i + 1)
+                return rowItems
+            })
+            mine.synchronisation = (ContinuousClock.now - entered).seconds - mine.compute - mine.reduction - mine.bookkeeping
             times.record(worker.index, mine)
         }
         let seconds = (ContinuousClock.now - clock).seconds
@@ -158,8 +171,8 @@ public final class Trainer: @unchecked Sendable {
     }
 }
 
-/// State written by worker 0 between the two barriers of an iteration and read by all workers
-/// after the second: the barrier orders the accesses, so no lock is needed.
+/// State written only in the work queue's serial step (one thread at a time; publishing the next
+/// phase orders the accesses), so no lock is needed.
 final class LoopState: @unchecked Sendable {
     var losses: [Float] = []
     var stop: StopReason = .completed
@@ -182,7 +195,7 @@ final class PhaseLog: @unchecked Sendable {
     }
 }
 
-/// A flag set from any thread and polled by worker 0 once per iteration.
+/// A flag set from any thread and polled in the serial step once per iteration.
 public final class StopFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false

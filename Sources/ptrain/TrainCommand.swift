@@ -124,7 +124,7 @@ final class TrainSession: @unchecked Sendable {
         progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1, batchSize: command.hyper.batchSize)
     }
 
-    /// Runs on worker 0 between the update and the barrier: the parameters are those after `r.iteration`.
+    /// Runs in the engine's serial step after the update: the parameters are those after `r.iteration`.
     func afterIteration(_ r: IterationReport) throws {
         progress.update(r)
         if command.evalEvery > 0 && r.iteration % command.evalEvery == 0 {

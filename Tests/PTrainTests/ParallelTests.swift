@@ -1,5 +1,4 @@
 import Parallel
-import Synchronization
 import XCTest
 
 final class ParallelTests: XCTestCase {
@@ -56,30 +55,34 @@ final class ParallelTests: XCTestCase {
         }
     }
 
-    /// 16 threads on this machine's few CPUs, 2,000 barrier rounds: every thread sees every
-    /// round's increments (no thread passes early) and the run ends (no deadlock).
-    func testBarrierWithMoreThreadsThanCores() {
-        let workers = 16, rounds = 2000
-        let counter = Counter()
-        let placement = Placement(topology: Topology.discover(), workers: workers, policy: .none)
-        WorkerPool.run(placement: placement, cpuCount: Topology.discover().cpuCount) { worker in
-            for round in 0..<rounds {
-                counter.value.wrappingAdd(1, ordering: .relaxed)
-                worker.barrier.wait()
-                let seen = counter.value.load(ordering: .relaxed)
-                if seen < (round + 1) * workers { counter.errors.wrappingAdd(1, ordering: .relaxed) }
-                worker.barrier.wait()
+    /// 16 threads on this machine's few CPUs, 3,000 phases of varying item counts: every item of
+    /// every phase runs exactly once, the serial step sees all of them done, phases run in order,
+    /// and the run ends (no deadlock, no lost wake-up).
+    func testWorkQueueWithMoreThreadsThanCores() {
+        for oversubscribed in [true, false] {
+            let workers = 16, phases = 3000
+            @Sendable func items(_ phase: Int) -> Int { 1 + (phase * 7) % 23 }
+            let log = ItemLog(phases: phases, maxItems: 23)
+            let queue = WorkQueue(firstPhaseItems: items(0), oversubscribed: oversubscribed)
+            let placement = Placement(topology: Topology.discover(), workers: workers, policy: .none)
+            WorkerPool.run(placement: placement) { _ in
+                queue.work(execute: { phase, item in
+                    log.ran(Int(phase), item)
+                }, complete: { phase in
+                    log.completed(Int(phase), expecting: items(Int(phase)))
+                    return Int(phase) + 1 < phases ? items(Int(phase) + 1) : nil
+                })
             }
+            XCTAssertEqual(log.errors, [], "oversubscribed: \(oversubscribed)")
+            XCTAssertEqual(log.completedPhases, phases)
         }
-        XCTAssertEqual(counter.value.load(ordering: .relaxed), workers * rounds)
-        XCTAssertEqual(counter.errors.load(ordering: .relaxed), 0)
     }
 
     func testWorkersArePinnedWherePlanned() {
         let topology = Topology.discover()
         let placement = Placement(topology: topology, workers: topology.cpuCount, policy: .compact)
         let seen = Seen(count: placement.slots.count)
-        let warnings = WorkerPool.run(placement: placement, cpuCount: topology.cpuCount) { worker in
+        let warnings = WorkerPool.run(placement: placement) { worker in
             seen.set(worker.index, Topology.currentCPU())
         }
         if warnings.isEmpty {
@@ -88,9 +91,31 @@ final class ParallelTests: XCTestCase {
     }
 }
 
-final class Counter: @unchecked Sendable {
-    let value = Atomic<Int>(0)
-    let errors = Atomic<Int>(0)
+/// Records which items ran in which phase (under a lock: the test checks the queue, not speed).
+final class ItemLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts: [[Int]]
+    private(set) var errors: [String] = []
+    private(set) var completedPhases = 0
+
+    init(phases: Int, maxItems: Int) { counts = Array(repeating: Array(repeating: 0, count: maxItems), count: phases) }
+
+    func ran(_ phase: Int, _ item: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        if phase != completedPhases { errors.append("item \(item) of phase \(phase) ran during phase \(completedPhases)") }
+        counts[phase][item] += 1
+    }
+
+    func completed(_ phase: Int, expecting n: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        if phase != completedPhases { errors.append("phase \(phase) completed out of order") }
+        if counts[phase][0..<n] != ArraySlice(repeating: 1, count: n) || counts[phase][n...].contains(where: { $0 != 0 }) {
+            errors.append("phase \(phase): item counts \(counts[phase])")
+        }
+        completedPhases += 1
+    }
 }
 
 final class Seen: @unchecked Sendable {

@@ -22,11 +22,12 @@ final class ReducerTests: XCTestCase {
         batch.labels.update(from: source.labels, count: source.batchSize)
         let backprop = Backprop(kernels: kernels.functions, layout: layout)
         backprop.packW1(net, into: batch)
+        backprop.prepareRowPhase(net, batch)
         for w in 0..<workers {
-            backprop.rowPhase(net, batch, WorkerScratch(shape: layout.shape), rows: evenSplit(batch.batchSize, w, workers))
+            backprop.rowPhase(net, batch, WorkerScratch(), rows: evenSplit(batch.batchSize, w, workers))
         }
         for w in 0..<workers {
-            backprop.parameterPhase(batch, WorkerScratch(shape: layout.shape), slice: .partition(layout.shape, worker: w, of: workers))
+            backprop.parameterPhase(batch, WorkerScratch(), slice: parameterPartition(layout.shape, w, workers))
         }
         return Array(batch.gradients.buffer)
     }
@@ -41,6 +42,19 @@ final class ReducerTests: XCTestCase {
                 XCTAssertEqual(partitionedGradient(kernels, net: net, source: batch, workers: workers).map(\.bitPattern), one,
                                "\(kernels.variant) \(workers) workers")
             }
+            // The engine's own items, run in reverse order.
+            let layout = net.layout
+            let copy = BatchBuffers(layout: layout, batchSize: 100)
+            copy.x.pointer.update(from: batch.x.pointer, count: batch.x.count)
+            copy.labels.update(from: batch.labels, count: 100)
+            let backprop = Backprop(kernels: kernels.functions, layout: layout)
+            backprop.packW1(net, into: copy)
+            backprop.prepareRowPhase(net, copy)
+            for start in stride(from: 96, through: 0, by: -6) {
+                backprop.rowPhase(net, copy, WorkerScratch(), rows: start..<min(start + 6, 100))
+            }
+            for slice in ParameterSlice.blocks(layout.shape).reversed() { backprop.parameterPhase(copy, WorkerScratch(), slice: slice) }
+            XCTAssertEqual(Array(copy.gradients.buffer).map(\.bitPattern), one, "\(kernels.variant) engine items")
         }
     }
 
@@ -58,7 +72,7 @@ final class ReducerTests: XCTestCase {
             let single = BatchBuffers(layout: layout, batchSize: 37)
             single.x.pointer.update(from: batch.x.pointer, count: batch.x.count)
             single.labels.update(from: batch.labels, count: 37)
-            Backprop(kernels: kernels.functions, layout: layout).gradient(net, single, WorkerScratch(shape: s))
+            Backprop(kernels: kernels.functions, layout: layout).gradient(net, single, WorkerScratch())
             let fused = kernels.variant == .avx2 || !isX86
             for i in 0..<s.input {
                 for j in 0..<s.hidden {

@@ -130,3 +130,13 @@ public func runPTrain(_ arguments: [String], prefix: [String] = [], environment:
                          stderr: String(decoding: errData, as: UTF8.self),
                          signaled: process.terminationReason == .uncaughtSignal)
 }
+
+/// ⌊count·part/parts⌋ ..< ⌊count·(part+1)/parts⌋: an arbitrary partition for the partition-invariance tests.
+public func evenSplit(_ count: Int, _ part: Int, _ parts: Int) -> Range<Int> {
+    count * part / parts..<count * (part + 1) / parts
+}
+
+/// Slice `part` of `parts` of the parameters: W1 and W2 rows split evenly, the biases with the last part.
+public func parameterPartition(_ shape: NetworkShape, _ part: Int, _ parts: Int) -> ParameterSlice {
+    ParameterSlice(w1Rows: evenSplit(shape.input, part, parts), w2Rows: evenSplit(shape.hidden, part, parts), biases: part == parts - 1)
+}

@@ -23,4 +23,14 @@ void csupport_cpu_relax(void);
 /// sched_yield(2).
 void csupport_yield(void);
 
+/// Acquire load and sequentially consistent store of a 32-bit word (the futex word).
+uint32_t csupport_load_u32(const uint32_t *word);
+void csupport_store_u32(uint32_t *word, uint32_t value);
+
+/// futex(2) FUTEX_WAIT_PRIVATE: sleeps while *word == expected (returns at once otherwise).
+void csupport_futex_wait(uint32_t *word, uint32_t expected);
+
+/// futex(2) FUTEX_WAKE_PRIVATE for every waiter on `word`.
+void csupport_futex_wake_all(uint32_t *word);
+
 #endif
