@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "Seeding"),
         .target(name: "Model", dependencies: ["Kernels", "Seeding"]),
         .target(name: "Parallel", dependencies: ["CNuma", "CSupport"]),
-        .target(name: "Training", dependencies: ["Dataset", "Kernels", "Model", "Parallel", "Seeding"]),
+        .target(name: "Training", dependencies: ["Dataset", "Kernels", "Model", "Parallel", "Seeding", "CSupport"]),
         .target(name: "Checkpoint", dependencies: ["Dataset", "Model", "Training"]),
         .target(name: "Plotting"),
         .executableTarget(

@@ -41,18 +41,10 @@ public struct LabeledImages: Sendable {
 
 /// Converts `count` pixels to Float32 as pixel / 255, the lecture's `normalize=True` (a division,
 /// as numpy does it; multiplying by 1/255 would round 126 of the 256 values differently).
-/// A 256-entry table of the exact quotients replaces the division: a load instead of a `divps`.
+/// The plain reference twin of `Activations.normalizePixels`, which the training loop uses.
 @inlinable
 public func normalizePixels(_ source: UnsafePointer<UInt8>, count: Int, into destination: UnsafeMutablePointer<Float>) {
-    PixelScale.quotients.withUnsafeBufferPointer { table in
-        let t = table.baseAddress!
-        for i in 0..<count { destination[i] = t[Int(source[i])] }
-    }
-}
-
-/// `quotients[p] = Float(p) / 255`.
-public enum PixelScale {
-    public static let quotients: [Float] = (0..<256).map { Float($0) / 255 }
+    for i in 0..<count { destination[i] = Float(source[i]) / 255 }
 }
 
 extension LabeledImages {

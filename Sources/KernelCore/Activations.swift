@@ -43,18 +43,83 @@ public enum Activations {
         1 / (1 + exp(M.self, -x))
     }
 
+    /// Loads `count` (<= 8) floats, the remaining lanes set to `padding`; a short tail is copied
+    /// through memory rather than inserted lane by lane (which compiles to a blend per lane).
     @inlinable @inline(__always)
     static func load(_ p: UnsafePointer<Float>, _ count: Int, padding: Float = 0) -> SIMD8<Float> {
         if count >= 8 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
         var v = SIMD8<Float>(repeating: padding)
-        for l in 0..<count { v[l] = p[l] }
+        withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: count * 4) }
         return v
     }
 
     @inlinable @inline(__always)
     static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
         if count >= 8 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self); return }
-        for l in 0..<count { p[l] = v[l] }
+        withUnsafeBytes(of: v) { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: count * 4) }
+    }
+
+    /// `destination[i] = Float(source[i]) / 255` (the lecture's normalization), eight pixels at a
+    /// time: widen, convert (exact for 0...255) and divide, so every value is the correctly rounded
+    /// quotient, bit for bit the scalar `Float(p) / 255`.
+    @inlinable
+    public static func normalizePixels<M: MultiplyAdd>(_: M.Type, _ source: UnsafePointer<UInt8>, count: Int,
+                                                      into destination: UnsafeMutablePointer<Float>) {
+        var i = 0
+        while i + 8 <= count {
+            let bytes = UnsafeRawPointer(source + i).loadUnaligned(as: SIMD8<UInt8>.self)
+            let v = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: bytes)) / 255
+            UnsafeMutableRawPointer(destination + i).storeBytes(of: v, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count {
+            destination[i] = Float(source[i]) / 255
+            i += 1
+        }
+    }
+
+    /// SGD on `count` values: `p[i] = p[i] − η·g[i]`, a multiply then a subtract (never fused, so
+    /// every variant and every tail rounds alike).
+    @inlinable
+    public static func sgdStep<M: MultiplyAdd>(_: M.Type, _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, count: Int,
+                                              learningRate: Float) {
+        let rate = SIMD8<Float>(repeating: learningRate)
+        var j = 0
+        while j + 8 <= count {
+            store(load(UnsafePointer(p + j), 8) - rate * load(g + j, 8), p + j, 8)
+            j += 8
+        }
+        while j < count {
+            p[j] = p[j] - learningRate * g[j]
+            j += 1
+        }
+    }
+
+    /// SGD on rows `rows` of a row-major (k, n) matrix `p` with gradient `g` (same layout), also
+    /// writing the new values into `packed`, the matrix packed as a GEMM B-operand (see `GEMM.packB`):
+    /// 8 columns at a time, which always fall inside one 16-column panel.
+    @inlinable
+    public static func sgdStepPackedRows<M: MultiplyAdd>(_: M.Type, _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                                                        k: Int, n: Int, rows: Range<Int>, learningRate: Float,
+                                                        packed: UnsafeMutablePointer<Float>) {
+        let rate = SIMD8<Float>(repeating: learningRate)
+        let nr = GEMM.nr
+        for r in rows {
+            let row = p + r * n, grad = g + r * n
+            var j = 0
+            while j + 8 <= n {
+                let v = load(UnsafePointer(row + j), 8) - rate * load(grad + j, 8)
+                store(v, row + j, 8)
+                store(v, packed + (j / nr) * k * nr + r * nr + j % nr, 8)
+                j += 8
+            }
+            while j < n {
+                let v = row[j] - learningRate * grad[j]
+                row[j] = v
+                packed[(j / nr) * k * nr + r * nr + j % nr] = v
+                j += 1
+            }
+        }
     }
 
     /// In place: `z[i, j] = σ(a[i, j] + bias[j])` — the hidden layer's bias and activation in one pass.

@@ -15,6 +15,12 @@ public struct KernelFunctions: @unchecked Sendable {
     public let softmaxCrossEntropy: (MatrixView, UnsafePointer<Float>, UnsafePointer<Int32>, Int, MutableMatrixView?, UnsafeMutablePointer<Float>) -> Void
     /// SIMD8 exp; see `Activations.exp`.
     public let exp: (SIMD8<Float>) -> SIMD8<Float>
+    /// Bytes to Float32 / 255; see `Activations.normalizePixels`.
+    public let normalizePixels: (UnsafePointer<UInt8>, Int, UnsafeMutablePointer<Float>) -> Void
+    /// θ ← θ − η·g; see `Activations.sgdStep`.
+    public let sgdStep: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int, Float) -> Void
+    /// θ ← θ − η·g on matrix rows, refreshing the packed copy; see `Activations.sgdStepPackedRows`.
+    public let sgdStepPackedRows: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int, Int, Range<Int>, Float, UnsafeMutablePointer<Float>) -> Void
 
     @inlinable
     public init<M: MultiplyAdd>(_: M.Type) {
@@ -27,5 +33,10 @@ public struct KernelFunctions: @unchecked Sendable {
             Activations.softmaxCrossEntropy(M.self, logits: a, bias: bias, labels: labels, batchSize: batchSize, dy: dy, loss: loss)
         }
         exp = { x in Activations.exp(M.self, x) }
+        normalizePixels = { source, count, destination in Activations.normalizePixels(M.self, source, count: count, into: destination) }
+        sgdStep = { p, g, count, rate in Activations.sgdStep(M.self, p, g, count: count, learningRate: rate) }
+        sgdStepPackedRows = { p, g, k, n, rows, rate, packed in
+            Activations.sgdStepPackedRows(M.self, p, g, k: k, n: n, rows: rows, learningRate: rate, packed: packed)
+        }
     }
 }

@@ -13,6 +13,8 @@ public final class BatchBuffers: @unchecked Sendable {
     public let batchSize: Int
     public let x: FloatBuffer
     public let labels: UnsafeMutablePointer<Int32>
+    /// The dataset index of each row (the loader's bookkeeping).
+    public let sampleIndices: UnsafeMutablePointer<Int>
     public let z1: FloatBuffer
     public let a2: FloatBuffer
     public let dy: FloatBuffer
@@ -32,6 +34,8 @@ public final class BatchBuffers: @unchecked Sendable {
         x = FloatBuffer(count: batchSize * s.input)
         labels = .allocate(capacity: batchSize)
         labels.initialize(repeating: 0, count: batchSize)
+        sampleIndices = .allocate(capacity: batchSize)
+        sampleIndices.initialize(repeating: 0, count: batchSize)
         z1 = FloatBuffer(count: batchSize * s.hidden)
         a2 = FloatBuffer(count: batchSize * s.output)
         dy = FloatBuffer(count: batchSize * s.output)
@@ -45,7 +49,10 @@ public final class BatchBuffers: @unchecked Sendable {
         packedW2T = FloatBuffer(count: GEMM.packedCount(k: s.output, n: s.hidden))
     }
 
-    deinit { labels.deallocate() }
+    deinit {
+        labels.deallocate()
+        sampleIndices.deallocate()
+    }
 
     /// The batch-mean loss: the per-row losses summed in row order 0..<B, divided by B.
     public var meanLoss: Float {
@@ -189,29 +196,13 @@ public struct Backprop {
     public func update(_ net: TwoLayerNet, _ batch: BatchBuffers, slice: ParameterSlice, learningRate: Float) {
         let s = layout.shape
         let p = net.parameters.pointer, g = UnsafePointer(batch.gradients.pointer)
-        let nr = GEMM.nr
-        let w1 = p + layout.w1.lowerBound, gw1 = g + layout.w1.lowerBound, packed = batch.packedW1.pointer
-        for k in slice.w1Rows {
-            var j0 = 0
-            while j0 < s.hidden {
-                let width = min(nr, s.hidden - j0)
-                let row = w1 + k * s.hidden + j0, grad = gw1 + k * s.hidden + j0
-                let dst = packed + (j0 / nr) * s.input * nr + k * nr  // panel j0/16, row k; see GEMM.packB
-                for c in 0..<width {
-                    let v = row[c] - learningRate * grad[c]
-                    row[c] = v
-                    dst[c] = v
-                }
-                j0 += nr
-            }
-        }
-        func step(_ range: Range<Int>) {
-            for i in range { p[i] = p[i] - learningRate * g[i] }
-        }
-        step(layout.w2.lowerBound + slice.w2Rows.lowerBound * s.output..<layout.w2.lowerBound + slice.w2Rows.upperBound * s.output)
+        kernels.sgdStepPackedRows(p + layout.w1.lowerBound, g + layout.w1.lowerBound, s.input, s.hidden, slice.w1Rows,
+                                  learningRate, batch.packedW1.pointer)
+        let w2 = layout.w2.lowerBound + slice.w2Rows.lowerBound * s.output
+        kernels.sgdStep(p + w2, g + w2, slice.w2Rows.count * s.output, learningRate)
         if slice.biases {
-            step(layout.b1)
-            step(layout.b2)
+            kernels.sgdStep(p + layout.b1.lowerBound, g + layout.b1.lowerBound, layout.b1.count, learningRate)
+            kernels.sgdStep(p + layout.b2.lowerBound, g + layout.b2.lowerBound, layout.b2.count, learningRate)
         }
     }
 

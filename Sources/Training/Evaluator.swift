@@ -30,10 +30,10 @@ public enum Evaluator {
         var start = 0
         while start < data.count {
             let m = min(block, data.count - start)
-            for r in 0..<m {
-                data.copyNormalized(start + r, to: x.pointer + r * s.input)
-                labels[r] = Int32(data.labels[start + r])
+            data.pixels.withUnsafeBufferPointer { pixels in
+                kernels.normalizePixels(pixels.baseAddress! + start * s.input, m * s.input, x.pointer)
             }
+            for r in 0..<m { labels[r] = Int32(data.labels[start + r]) }
             let z = MutableMatrixView(z1.pointer, rows: m, columns: s.hidden)
             let a = MutableMatrixView(a2.pointer, rows: m, columns: s.output)
             kernels.multiply(MatrixView(rowMajor: x.pointer, rows: m, columns: s.input), packedW1.pointer, z, false, packA.pointer)

@@ -92,7 +92,7 @@ public final class Trainer: @unchecked Sendable {
         placement = Placement(topology: topology, workers: configuration.workers, policy: configuration.placement)
         let sampler = BatchSampler(mode: configuration.sampling, seed: configuration.seed,
                                    sampleCount: train.count, batchSize: configuration.batchSize)
-        loader = ShardedLoader(images: train, sampler: sampler, nodes: placement.nodes)
+        loader = ShardedLoader(images: train, sampler: sampler, nodes: placement.nodes, kernels: kernels.functions)
     }
 
     /// Trains until `configuration.iterations` are done or a stop is requested.

@@ -1,3 +1,4 @@
+import Dataset
 import KernelCore
 import Kernels
 import TestSupport
@@ -162,6 +163,50 @@ final class KernelTests: XCTestCase {
                                        "\(kernels.variant) dy[\(i), \(j)] of \(rows)x\(classes)")
                     }
                 }
+            }
+        }
+    }
+
+    /// Every byte value, at every position of a vector and in tails: bit for bit the reference.
+    func testNormalizePixelsMatchesReferenceBitwise() {
+        let bytes: [UInt8] = (0..<(256 * 3 + 5)).map { (i: Int) -> UInt8 in UInt8((i * 37) % 256) }
+        for kernels in supportedKernelSets {
+            for count in [0, 1, 7, 8, 9, 784, bytes.count] {
+                var fast = [Float](repeating: .nan, count: count), plain = [Float](repeating: .nan, count: count)
+                bytes.withUnsafeBufferPointer { b in
+                    fast.withUnsafeMutableBufferPointer { kernels.functions.normalizePixels(b.baseAddress!, count, $0.baseAddress!) }
+                    plain.withUnsafeMutableBufferPointer { normalizePixels(b.baseAddress!, count: count, into: $0.baseAddress!) }
+                }
+                XCTAssertEqual(fast.map { $0.bitPattern }, plain.map { $0.bitPattern }, "\(kernels.variant) count \(count)")
+            }
+        }
+    }
+
+    func testSGDStepsMatchReferenceBitwise() {
+        var random = TestRandom(seed: 8)
+        for kernels in supportedKernelSets {
+            for count in [1, 5, 16, 100, 1003] {
+                let p0 = random.floats(count), g = random.floats(count)
+                var p = p0
+                p.withUnsafeMutableBufferPointer { pp in g.withUnsafeBufferPointer { kernels.functions.sgdStep(pp.baseAddress!, $0.baseAddress!, count, 0.1) } }
+                XCTAssertEqual(p.map(\.bitPattern), zip(p0, g).map { $0 - Float(0.1) * $1 }.map(\.bitPattern), "\(kernels.variant) \(count)")
+            }
+            // Rows of a (k, n) matrix, and the packed copy equal to packing the updated matrix.
+            for (k, n, rows) in [(7, 100, 2..<5), (3, 16, 0..<3), (5, 21, 4..<5), (784, 100, 0..<784)] {
+                let p0 = random.floats(k * n), g = random.floats(k * n)
+                var p = p0
+                let packed = FloatBuffer(count: GEMM.packedCount(k: k, n: n)), expectedPacked = FloatBuffer(count: GEMM.packedCount(k: k, n: n))
+                p.withUnsafeMutableBufferPointer { pp in g.withUnsafeBufferPointer {
+                    kernels.functions.sgdStepPackedRows(pp.baseAddress!, $0.baseAddress!, k, n, rows, 0.1, packed.pointer)
+                } }
+                var expected = p0
+                for r in rows { for j in 0..<n { expected[r * n + j] = p0[r * n + j] - Float(0.1) * g[r * n + j] } }
+                XCTAssertEqual(p.map(\.bitPattern), expected.map(\.bitPattern), "\(kernels.variant) rows \(rows) of \(k)x\(n)")
+                expected.withUnsafeBufferPointer { GEMM.packB(MatrixView(rowMajor: $0.baseAddress!, rows: k, columns: n), into: expectedPacked.pointer, kRange: rows) }
+                for r in rows { for j in 0..<n {
+                    let at = (j / 16) * k * 16 + r * 16 + j % 16
+                    XCTAssertEqual(packed.pointer[at].bitPattern, expectedPacked.pointer[at].bitPattern, "packed (\(r), \(j))")
+                } }
             }
         }
     }

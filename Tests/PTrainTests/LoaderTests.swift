@@ -1,4 +1,5 @@
 import Dataset
+import Kernels
 import Model
 import TestSupport
 import Training
@@ -27,7 +28,7 @@ final class LoaderTests: XCTestCase {
     func testBatchIsTheSameForAnyWorkerCount() {
         for mode in SamplingMode.allCases {
             let sampler = BatchSampler(mode: mode, seed: 99, sampleCount: 1000, batchSize: 64)
-            let loader = ShardedLoader(images: indexImages(1000), sampler: sampler, nodes: [0])
+            let loader = ShardedLoader(images: indexImages(1000), sampler: sampler, nodes: [0], kernels: try! KernelSet.best().functions)
             for iteration in [0, 1, 15, 16, 31] {
                 sampler.prepare(iteration: iteration)
                 let one = indices(loader, iteration: iteration, batchSize: 64, workers: 1)
@@ -43,7 +44,7 @@ final class LoaderTests: XCTestCase {
     /// every index exactly once.
     func testEpochModeVisitsEverySampleOncePerEpoch() {
         let sampler = BatchSampler(mode: .epoch, seed: 5, sampleCount: 1000, batchSize: 300)
-        let loader = ShardedLoader(images: indexImages(1000), sampler: sampler, nodes: [0])
+        let loader = ShardedLoader(images: indexImages(1000), sampler: sampler, nodes: [0], kernels: try! KernelSet.best().functions)
         var stream = [Int]()
         for iteration in 0..<10 {
             sampler.prepare(iteration: iteration)

@@ -20,6 +20,9 @@ int csupport_current_cpu(void);
 /// A spin-wait hint (x86 `pause`, arm64 `yield`).
 void csupport_cpu_relax(void);
 
+/// A read prefetch hint for the cache line holding `address`.
+void csupport_prefetch(const void *address);
+
 /// sched_yield(2).
 void csupport_yield(void);
 
