@@ -53,8 +53,9 @@ struct ScalingBenchmark: ParsableCommand {
         let topology = Topology.discover()
         let mnist = try MNIST.loadEmbedded()
         let cores = topology.cpuCount
+        // 1, 2, 4, ... up to twice the CPUs, and at least up to 8 (the engine's oversubscription check).
         var counts = [1]
-        while counts.last! * 2 <= 2 * cores { counts.append(counts.last! * 2) }
+        while counts.last! * 2 <= max(2 * cores, 8) { counts.append(counts.last! * 2) }
         if counts.last! < 2 * cores { counts.append(2 * cores) }
         print("scaling on \(cores) allowed CPU(s) (\(topology.nodes.count) NUMA node(s), \(topology.source)), kernels \(kernels.variant.rawValue), \(repeats) runs per point")
         let scenarios = [
@@ -127,7 +128,7 @@ struct ScalingBenchmark: ParsableCommand {
         let date = ISO8601DateFormatter().string(from: Date())
         try encoder.encode(Document(date: date, points: points, numpy: peers)).write(to: URL(fileURLWithPath: output + "/scaling.json"))
         let colors = ["#1f77b4", "#d62728", "#2ca02c"]
-        let scenarios = Array(NSOrderedSet(array: points.map(\.scenario))) as! [String]
+        let scenarios = uniqueScenarios(points)
         func series(_ value: (Point) -> Double) -> [LineChart.Series] {
             scenarios.enumerated().map { i, s in
                 LineChart.Series(name: String(s.prefix(28)), points: points.filter { $0.scenario == s }.map { (Double($0.workers), value($0)) },
@@ -141,4 +142,11 @@ struct ScalingBenchmark: ParsableCommand {
         try LineChart.svg([throughput, efficiency]).write(toFile: output + "/scaling.svg", atomically: true, encoding: .utf8)
         print("wrote \(output)/scaling.csv, scaling.json, scaling.svg")
     }
+}
+
+/// Scenario names in first-seen order.
+func uniqueScenarios(_ points: [ScalingBenchmark.Point]) -> [String] {
+    var seen: [String] = []
+    for p in points where !seen.contains(p.scenario) { seen.append(p.scenario) }
+    return seen
 }
