@@ -85,8 +85,8 @@ public struct LineChart {
             }
             if series.count > 1 {
                 let ly = top + 8 + Double(i) * 16
-                out += line(right - 150, ly - 4, right - 130, ly - 4, color: s.color, width: 2)
-                out += text(s.name, right - 125, ly, size: 11, anchor: "start")
+                out += line(right - 190, ly - 4, right - 170, ly - 4, color: s.color, width: 2)
+                out += text(s.name, right - 165, ly, size: 11, anchor: "start")
             }
         }
         return out

@@ -21,6 +21,9 @@ struct ScalingBenchmark: ParsableCommand {
     @Flag(help: "Skip the numpy peer.")
     var noNumpy = false
 
+    @Flag(help: "Only redraw scaling.svg from the scaling.json in --output (no runs).")
+    var replot = false
+
     struct Scenario {
         var name: String
         var hidden: Int
@@ -29,6 +32,8 @@ struct ScalingBenchmark: ParsableCommand {
         var iterations: Int
         var weak: Bool
     }
+
+    struct Document: Codable { var date: String; var points: [Point]; var numpy: [NumpyResult] }
 
     struct Point: Codable {
         var scenario: String
@@ -49,6 +54,11 @@ struct ScalingBenchmark: ParsableCommand {
     }
 
     func run() throws {
+        if replot {
+            let document = try JSONDecoder().decode(Document.self, from: Data(contentsOf: URL(fileURLWithPath: output + "/scaling.json")))
+            try plot(document.points)
+            return
+        }
         let kernels = try KernelSet.best()
         let topology = Topology.discover()
         let mnist = try MNIST.loadEmbedded()
@@ -122,16 +132,20 @@ struct ScalingBenchmark: ParsableCommand {
             csv += "\"\(p.scenario)\",\(p.workers),\(p.batch_size),\(p.hidden),\(p.iterations),\(p.samples_per_second_median),\(p.samples_per_second_min),\(p.samples_per_second_max),\(p.speedup),\(p.efficiency),\(p.compute_us),\(p.reduction_us),\(p.synchronisation_us),\(p.bookkeeping_us)\n"
         }
         try csv.write(toFile: output + "/scaling.csv", atomically: true, encoding: .utf8)
-        struct Document: Codable { var date: String; var points: [Point]; var numpy: [NumpyResult] }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let date = ISO8601DateFormatter().string(from: Date())
         try encoder.encode(Document(date: date, points: points, numpy: peers)).write(to: URL(fileURLWithPath: output + "/scaling.json"))
+        try plot(points)
+        print("wrote \(output)/scaling.csv, scaling.json, scaling.svg")
+    }
+
+    func plot(_ points: [Point]) throws {
         let colors = ["#1f77b4", "#d62728", "#2ca02c"]
         let scenarios = uniqueScenarios(points)
         func series(_ value: (Point) -> Double) -> [LineChart.Series] {
             scenarios.enumerated().map { i, s in
-                LineChart.Series(name: String(s.prefix(28)), points: points.filter { $0.scenario == s }.map { (Double($0.workers), value($0)) },
+                LineChart.Series(name: String(s.split(separator: "(").first!).trimmingCharacters(in: .whitespaces), points: points.filter { $0.scenario == s }.map { (Double($0.workers), value($0)) },
                                  color: colors[i % colors.count], markers: true)
             }
         }
@@ -140,7 +154,6 @@ struct ScalingBenchmark: ParsableCommand {
                                    yFromZero: true)
         let efficiency = LineChart(title: "Parallel efficiency", xLabel: "workers", yLabel: "efficiency", series: series(\.efficiency), yFromZero: true)
         try LineChart.svg([throughput, efficiency]).write(toFile: output + "/scaling.svg", atomically: true, encoding: .utf8)
-        print("wrote \(output)/scaling.csv, scaling.json, scaling.svg")
     }
 }
 
