@@ -7,7 +7,6 @@ Loads W1, b1, W2, b2 bit-exactly with safetensors, checks them against the param
 in the metadata, runs the lecture's forward pass (float64) on the MNIST test set in MNIST_DIR
 (t10k-*-ubyte or .gz) and prints one JSON object: test_accuracy, params_sha256_ok, iteration.
 """
-import gzip
 import hashlib
 import json
 import os
@@ -17,17 +16,9 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
-
-def read_idx(folder, stem):
-    path = os.path.join(folder, stem)
-    opener = open
-    if not os.path.exists(path):
-        path, opener = path + ".gz", gzip.open
-    with opener(path, "rb") as f:
-        data = f.read()
-    rank = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+# The IDX reader of the lecture's numpy loop, shared rather than copied.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Benchmarks", "reference"))
+from two_layer_net import read_idx  # noqa: E402
 
 
 def main():
