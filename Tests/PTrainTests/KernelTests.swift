@@ -169,7 +169,7 @@ final class KernelTests: XCTestCase {
 
     /// Every byte value, at every position of a vector and in tails: bit for bit the reference.
     func testNormalizePixelsMatchesReferenceBitwise() {
-        let bytes: [UInt8] = (0..<(256 * 3 + 5)).map { (i: Int) -> UInt8 in UInt8((i * 37) % 256) }
+        let bytes: [UInt8] = (0..<(256 * 4 + 5)).map { (i: Int) -> UInt8 in UInt8((i * 37) % 256) }
         for kernels in supportedKernelSets {
             for count in [0, 1, 7, 8, 9, 784, bytes.count] {
                 var fast = [Float](repeating: .nan, count: count), plain = [Float](repeating: .nan, count: count)
