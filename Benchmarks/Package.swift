@@ -16,7 +16,7 @@ let package = Package(
     name: "ptrain-benchmarks",
     platforms: [.macOS(.v15)],
     dependencies: [
-        .package(path: ".."),
+        .package(name: "ptrain", path: ".."),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
@@ -26,7 +26,7 @@ let package = Package(
             name: "ptrain-bench",
             dependencies: [
                 "FMAPeak",
-                .product(name: "PTrain", package: "main"),
+                .product(name: "PTrain", package: "ptrain"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

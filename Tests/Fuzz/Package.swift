@@ -7,11 +7,11 @@ import PackageDescription
 let package = Package(
     name: "ptrain-fuzz",
     platforms: [.macOS(.v15)],
-    dependencies: [.package(path: "../..")],
+    dependencies: [.package(name: "ptrain", path: "../..")],
     targets: [
         .target(name: "FuzzDriver"),
-        .executableTarget(name: "FuzzIDX", dependencies: ["FuzzDriver", .product(name: "PTrain", package: "main")]),
-        .executableTarget(name: "FuzzCheckpoint", dependencies: ["FuzzDriver", .product(name: "PTrain", package: "main")]),
+        .executableTarget(name: "FuzzIDX", dependencies: ["FuzzDriver", .product(name: "PTrain", package: "ptrain")]),
+        .executableTarget(name: "FuzzCheckpoint", dependencies: ["FuzzDriver", .product(name: "PTrain", package: "ptrain")]),
     ],
     swiftLanguageModes: [.v5]
 )
