@@ -59,7 +59,7 @@ public struct TrainingCheckpoint {
     public static func read(_ path: String) throws -> TrainingCheckpoint {
         let bytes: [UInt8]
         do {
-            bytes = try FileBytes.readAll(path)
+            bytes = try FileBytes.read(path)
         } catch let e as DatasetError {
             throw CheckpointError(path: path, problem: e.problem, remedy: "check the --checkpoint/--resume path")
         }

@@ -11,10 +11,8 @@ public enum FileBytes {
     /// uncompressed, and 2 GiB leaves room for any IDX dataset a CPU trainer can hold.
     static let maximumFileSize = 2 << 30
 
-    /// The whole file, for other modules (checkpoints).
-    public static func readAll(_ path: String) throws -> [UInt8] { try read(path) }
-
-    static func read(_ path: String) throws -> [UInt8] {
+    /// The whole file; every failure is a `DatasetError` naming it.
+    public static func read(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
             let reason = String(cString: strerror(errno))

@@ -24,13 +24,7 @@ public final class NodeLocalBytes: @unchecked Sendable {
     /// Whether the bytes were copied onto `node`.
     public var isNodeLocalCopy: Bool { region != nil }
 
-    @inlinable
     public func withBytes<R>(_ body: (UnsafePointer<UInt8>) throws -> R) rethrows -> R {
-        try withBase(body)
-    }
-
-    @usableFromInline
-    func withBase<R>(_ body: (UnsafePointer<UInt8>) throws -> R) rethrows -> R {
         if let region { return try body(UnsafePointer(region.assumingMemoryBound(to: UInt8.self))) }
         return try array.withUnsafeBufferPointer { try body($0.baseAddress!) }
     }

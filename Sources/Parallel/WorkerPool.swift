@@ -5,7 +5,6 @@ import Foundation
 /// What a worker thread knows about itself.
 public struct WorkerContext: Sendable {
     public let index: Int
-    public let count: Int
     public let slot: Placement.Slot
 }
 
@@ -17,11 +16,10 @@ public enum WorkerPool {
     /// Returns the warnings raised (e.g. pinning refused), each once.
     @discardableResult
     public static func run(placement: Placement, body: @escaping @Sendable (WorkerContext) -> Void) -> [String] {
-        let n = placement.slots.count
         let warnings = WarningLog()
         var threads: [pthread_t] = []
         for slot in placement.slots {
-            let context = WorkerContext(index: slot.worker, count: n, slot: slot)
+            let context = WorkerContext(index: slot.worker, slot: slot)
             let job = ThreadJob {
                 if let cpu = slot.cpu {
                     let status = csupport_pin_current_thread(Int32(cpu))
