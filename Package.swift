@@ -46,7 +46,7 @@ let package = Package(
 
         .target(
             name: "Dataset",
-            dependencies: ["CZlib", "CCrypto"],
+            dependencies: ["CZlib", "CCrypto", "KernelCore"],
             resources: [.copy("Resources/MNIST")]
         ),
         .target(name: "KernelCore"),

@@ -19,6 +19,18 @@ public enum GEMM {
     /// arm64 cores); the training shapes (k = 784, 100, 10) use 2, 1 and 1 blocks.
     public static let maxKC = 512
 
+    /// The number of k-blocks for a product with inner dimension `k`: ⌈k / maxKC⌉.
+    @inlinable public static func kBlockCount(_ k: Int) -> Int { max((k + maxKC - 1) / maxKC, 1) }
+
+    /// k-block `block` of `kBlockCount(k)` equal blocks: `block·k/blocks ..< (block+1)·k/blocks`.
+    /// Every element of a product is one multiply-add chain per k-block, from zero, and the blocks'
+    /// sums are added in order; the sparse kernels (`SparseKernels`) split their chains at the same
+    /// places, so both paths give the same bits.
+    @inlinable public static func kBlock(_ block: Int, of k: Int) -> Range<Int> {
+        let blocks = kBlockCount(k)
+        return block * k / blocks..<(block + 1) * k / blocks
+    }
+
     /// Floats needed by `packB` for a (k, n) matrix: n rounded up to whole 16-column panels.
     @inlinable public static func packedCount(k: Int, n: Int) -> Int { ((n + nr - 1) / nr) * nr * max(k, 1) }
 
@@ -84,10 +96,11 @@ public enum GEMM {
             if !accumulate { for i in 0..<m { (c.base + i * c.rowStride).update(repeating: 0, count: n) } }
             return
         }
-        let blocks = (k + maxKC - 1) / maxKC
+        let blocks = kBlockCount(k)
         let panels = (n + nr - 1) / nr
         for block in 0..<blocks {
-            let k0 = block * k / blocks, k1 = (block + 1) * k / blocks
+            let kRange = kBlock(block, of: k)
+            let k0 = kRange.lowerBound, k1 = kRange.upperBound
             let add = accumulate || block > 0
             var i0 = 0
             while i0 < m {

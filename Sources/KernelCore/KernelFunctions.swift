@@ -7,6 +7,12 @@
 public struct KernelFunctions: @unchecked Sendable {
     /// `c (=|+=) a · packedB`; see `GEMM.multiply`.
     public let multiply: (MatrixView, UnsafePointer<Float>, MutableMatrixView, Bool, UnsafeMutablePointer<Float>) -> Void
+    /// Sparse row · dense matrix, `out (=|+=) x_row · w`; see `SparseKernels.rowTimesMatrix`.
+    /// Arguments: rows, entries, w, w's row stride, columns, out, accumulate.
+    public let sparseRowTimesMatrix: (SparseRows, Range<Int>, UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Float>, Bool) -> Void
+    /// A sparse row's contribution to xᵀ·d; see `SparseKernels.scatterRow`.
+    /// Arguments: rows, entries, first column, d, columns, acc, acc's row stride.
+    public let sparseScatterRow: (SparseRows, Range<Int>, Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) -> Void
     /// In place `σ(a + bias)`; see `Activations.biasSigmoid`.
     public let biasSigmoid: (MutableMatrixView, UnsafePointer<Float>) -> Void
     /// In place `dz ⊙ (1 − z) ⊙ z`; see `Activations.sigmoidBackward`.
@@ -26,6 +32,14 @@ public struct KernelFunctions: @unchecked Sendable {
     public init<M: MultiplyAdd>(_: M.Type) {
         multiply = { a, b, c, accumulate, scratch in
             GEMM.multiply(M.self, a, packedB: b, into: c, accumulate: accumulate, packAScratch: scratch)
+        }
+        sparseRowTimesMatrix = { rows, entries, w, stride, columns, out, accumulate in
+            SparseKernels.rowTimesMatrix(M.self, rows, entries: entries, w: w, rowStride: stride, columns: columns,
+                                         into: out, accumulate: accumulate)
+        }
+        sparseScatterRow = { rows, entries, first, d, columns, acc, stride in
+            SparseKernels.scatterRow(M.self, rows, entries: entries, firstColumn: first, d: d, columns: columns,
+                                     into: acc, accStride: stride)
         }
         biasSigmoid = { a, bias in Activations.biasSigmoid(M.self, a, bias: bias) }
         sigmoidBackward = { dz, z in Activations.sigmoidBackward(M.self, dz, z: z) }

@@ -1,5 +1,20 @@
 import Kernels
 
+/// Where layer 1 reads a batch's inputs.
+public enum BatchInput: @unchecked Sendable {
+    /// `BatchBuffers.x` holds the normalized rows (the loader assembles them); the products with
+    /// W1 are dense GEMMs.
+    case dense
+    /// Row r of the batch is row `BatchBuffers.sampleIndices[r]` of these sparse rows; the products
+    /// with W1 skip the zero pixels (`SparseKernels`) and give the dense path's bits.
+    case sparse(SparseRows)
+
+    public var isSparse: Bool {
+        if case .sparse = self { return true }
+        return false
+    }
+}
+
 /// Per-batch buffers shared by all workers of a step. Rows are written by the worker that runs
 /// their item in the row phase; the parameter phase reads all rows after that phase has ended.
 ///
@@ -7,6 +22,7 @@ import Kernels
 /// x (B, I), labels (B), z1 (B, H), a2 (B, O), dy (B, O), da1 (B, H), loss (B),
 /// packedDa1 and packedDy: da1 and dy packed as GEMM B-operands (k = B),
 /// packedW1: W1 packed as a GEMM B-operand (k = I), refreshed by whoever updates W1's rows,
+/// (x and packedW1 are empty for a sparse input, which reads neither),
 /// packedW2 and packedW2T: W2 and W2ᵀ packed, refreshed once per iteration by `prepareRowPhase`.
 public final class BatchBuffers: @unchecked Sendable {
     public let layout: ParameterLayout
@@ -27,11 +43,11 @@ public final class BatchBuffers: @unchecked Sendable {
     public let packedW2: FloatBuffer
     public let packedW2T: FloatBuffer
 
-    public init(layout: ParameterLayout, batchSize: Int) {
+    public init(layout: ParameterLayout, batchSize: Int, sparseInput: Bool = false) {
         let s = layout.shape
         self.layout = layout
         self.batchSize = batchSize
-        x = FloatBuffer(count: batchSize * s.input)
+        x = FloatBuffer(count: sparseInput ? 0 : batchSize * s.input)
         labels = .allocate(capacity: batchSize)
         labels.initialize(repeating: 0, count: batchSize)
         sampleIndices = .allocate(capacity: batchSize)
@@ -42,7 +58,7 @@ public final class BatchBuffers: @unchecked Sendable {
         da1 = FloatBuffer(count: batchSize * s.hidden)
         loss = FloatBuffer(count: batchSize)
         gradients = FloatBuffer(count: layout.count)
-        packedW1 = FloatBuffer(count: GEMM.packedCount(k: s.input, n: s.hidden))
+        packedW1 = FloatBuffer(count: sparseInput ? 0 : GEMM.packedCount(k: s.input, n: s.hidden))
         packedDa1 = FloatBuffer(count: GEMM.packedCount(k: batchSize, n: s.hidden))
         packedDy = FloatBuffer(count: GEMM.packedCount(k: batchSize, n: s.output))
         packedW2 = FloatBuffer(count: GEMM.packedCount(k: s.hidden, n: s.output))
@@ -66,9 +82,17 @@ public final class BatchBuffers: @unchecked Sendable {
 public final class WorkerScratch: @unchecked Sendable {
     /// The GEMM's edge-tile packing buffer.
     public let packA: FloatBuffer
+    /// The sparse path's dW1 accumulator: `SparseRows.blockWidth` rows of `sparseStride` floats,
+    /// twice when the batch spans several GEMM k-blocks (one more sum per block, added in order).
+    public let sparseAccumulator: FloatBuffer
+    public let sparseStride: Int
 
-    public init() {
+    /// `layout` and `batchSize` size the sparse accumulator; without them only dense input is supported.
+    public init(layout: ParameterLayout? = nil, batchSize: Int = 1) {
         packA = FloatBuffer(count: GEMM.packAScratchCount)
+        sparseStride = ((layout?.shape.hidden ?? 0) + 7) / 8 * 8
+        let copies = GEMM.kBlockCount(batchSize) > 1 ? 2 : 1
+        sparseAccumulator = FloatBuffer(count: layout == nil ? 0 : SparseRows.blockWidth * sparseStride * copies)
     }
 }
 
@@ -93,9 +117,10 @@ public struct ParameterSlice: Equatable, Sendable {
     }
 
     /// The parameter phase's work items: W1 in blocks of `rows` rows, then W2 in blocks of `rows`
-    /// rows, then the biases. 48 rows of W1 are about 1 MFLOP for the default run: large enough
+    /// rows, then the biases. 56 rows of W1 (`SparseRows.blockWidth`, so a sparse item finds its
+    /// pixels through the block table) are about 1 MFLOP dense for the default run: large enough
     /// that taking an item costs nothing, small enough (17 items) to balance 2 to 16 workers.
-    public static func blocks(_ shape: NetworkShape, rows: Int = 48) -> [ParameterSlice] {
+    public static func blocks(_ shape: NetworkShape, rows: Int = SparseRows.blockWidth) -> [ParameterSlice] {
         precondition(rows > 0)
         let w1 = stride(from: 0, to: shape.input, by: rows).map {
             ParameterSlice(w1Rows: $0..<min($0 + rows, shape.input), w2Rows: 0..<0, biases: false)
@@ -141,23 +166,37 @@ public struct Backprop {
         GEMM.packB(w2.transposed, into: batch.packedW2T.pointer, kRange: 0..<s.output)
     }
 
-    /// Phase 1 on rows `rows` of the batch; x and labels of those rows are already assembled, and
-    /// `packW1` / `prepareRowPhase` have run since the last update.
+    /// Phase 1 on rows `rows` of the batch; x (or, for a sparse input, the sample indices) and
+    /// labels of those rows are already assembled, and `packW1` (dense input only) /
+    /// `prepareRowPhase` have run since the last update.
     ///
     /// a1 = x·W1 + b1; z1 = σ(a1); a2 = z1·W2 + b2; y = softmax(a2); loss = −log(y_t + 1e-7);
     /// dy = (y − t)/B; da1 = (dy·W2ᵀ) ⊙ (1 − z1) ⊙ z1. Also packs these rows of da1 and dy for phase 2.
-    public func rowPhase(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch, rows: Range<Int>) {
+    public func rowPhase(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch, rows: Range<Int>,
+                         input: BatchInput = .dense) {
         let s = layout.shape
         let p = UnsafePointer(net.parameters.pointer)
         guard !rows.isEmpty else { return }
         let B = batch.batchSize
-        let x = MatrixView(rowMajor: batch.x.pointer, rows: B, columns: s.input).rows(rows)
         let z1 = MutableMatrixView(batch.z1.pointer, rows: B, columns: s.hidden).rows(rows)
         let a2 = MutableMatrixView(batch.a2.pointer, rows: B, columns: s.output).rows(rows)
         let dy = MutableMatrixView(batch.dy.pointer, rows: B, columns: s.output).rows(rows)
         let da1 = MutableMatrixView(batch.da1.pointer, rows: B, columns: s.hidden).rows(rows)
         let k = kernels
-        k.multiply(x, batch.packedW1.pointer, z1, false, scratch.packA.pointer)
+        switch input {
+        case .dense:
+            let x = MatrixView(rowMajor: batch.x.pointer, rows: B, columns: s.input).rows(rows)
+            k.multiply(x, batch.packedW1.pointer, z1, false, scratch.packA.pointer)
+        case .sparse(let x):
+            // Row by row, one chain per GEMM k-block of the inputs, as the dense GEMM splits them.
+            for r in rows {
+                let image = batch.sampleIndices[r]
+                for block in 0..<GEMM.kBlockCount(s.input) {
+                    k.sparseRowTimesMatrix(x, x.entries(image, columns: GEMM.kBlock(block, of: s.input)), p + layout.w1.lowerBound,
+                                           s.hidden, s.hidden, batch.z1.pointer + r * s.hidden, block > 0)
+                }
+            }
+        }
         k.biasSigmoid(z1, p + layout.b1.lowerBound)
         k.multiply(z1.readOnly, batch.packedW2.pointer, a2, false, scratch.packA.pointer)
         k.softmaxCrossEntropy(a2.readOnly, p + layout.b2.lowerBound, batch.labels + rows.lowerBound, B,
@@ -169,11 +208,14 @@ public struct Backprop {
     }
 
     /// Phase 2, the reduction over the batch for `slice`, into `batch.gradients`.
-    public func parameterPhase(_ batch: BatchBuffers, _ scratch: WorkerScratch, slice: ParameterSlice) {
+    public func parameterPhase(_ batch: BatchBuffers, _ scratch: WorkerScratch, slice: ParameterSlice,
+                               input: BatchInput = .dense) {
         let s = layout.shape
         let B = batch.batchSize
         let g = batch.gradients.pointer
-        if !slice.w1Rows.isEmpty {
+        if case .sparse(let x) = input, !slice.w1Rows.isEmpty {
+            sparseW1Gradient(x, batch, scratch, pixels: slice.w1Rows)
+        } else if !slice.w1Rows.isEmpty {
             // dW1 rows = xᵀ rows · da1: x (B, I) viewed transposed is (I, B).
             let xT = MatrixView(rowMajor: batch.x.pointer, rows: B, columns: s.input).transposed.rows(slice.w1Rows)
             let dW1 = MutableMatrixView(g + layout.w1.lowerBound, rows: s.input, columns: s.hidden).rows(slice.w1Rows)
@@ -190,14 +232,53 @@ public struct Backprop {
         }
     }
 
+    /// dW1 rows `pixels` = xᵀ·da1 from sparse rows: each batch row's non-zero pixels in the range
+    /// scatter x·da1[row] into an accumulator of at most `SparseRows.blockWidth` rows (L1-sized),
+    /// rows in batch order, one chain per GEMM k-block of the batch, blocks added in order — the
+    /// dense GEMM's arithmetic without its zero terms. Then the rows are copied to the gradient.
+    func sparseW1Gradient(_ x: SparseRows, _ batch: BatchBuffers, _ scratch: WorkerScratch, pixels: Range<Int>) {
+        let s = layout.shape
+        let B = batch.batchSize
+        let stride = scratch.sparseStride
+        precondition(scratch.sparseAccumulator.count >= SparseRows.blockWidth * stride * (GEMM.kBlockCount(B) > 1 ? 2 : 1),
+                     "WorkerScratch was made without the layout of a sparse run")
+        let acc = scratch.sparseAccumulator.pointer
+        let partial = acc + SparseRows.blockWidth * stride
+        var k0 = pixels.lowerBound
+        while k0 < pixels.upperBound {
+            let k1 = min(k0 + SparseRows.blockWidth, pixels.upperBound)
+            let count = (k1 - k0) * stride
+            for block in 0..<GEMM.kBlockCount(B) {
+                let target = block == 0 ? acc : partial
+                target.update(repeating: 0, count: count)
+                for r in GEMM.kBlock(block, of: B) {
+                    let image = batch.sampleIndices[r]
+                    kernels.sparseScatterRow(x, x.entries(image, columns: k0..<k1), k0, batch.da1.pointer + r * s.hidden,
+                                             s.hidden, target, stride)
+                }
+                if block > 0 { for i in 0..<count { acc[i] += partial[i] } }
+            }
+            let dW1 = batch.gradients.pointer + layout.w1.lowerBound
+            for k in k0..<k1 { (dW1 + k * s.hidden).update(from: acc + (k - k0) * stride, count: s.hidden) }
+            k0 = k1
+        }
+    }
+
     /// SGD on `slice`: θ ← θ − η·g (multiply, then subtract: no fused multiply-add, so every kernel
     /// variant updates identically). The updated W1 rows are written to the packed copy in the same
     /// pass, so the next row phase needs no repacking and W1 is read once per iteration, not twice.
-    public func update(_ net: TwoLayerNet, _ batch: BatchBuffers, slice: ParameterSlice, learningRate: Float) {
+    /// A sparse input reads W1 itself, not a packed copy, so only the parameters are written.
+    public func update(_ net: TwoLayerNet, _ batch: BatchBuffers, slice: ParameterSlice, learningRate: Float,
+                       input: BatchInput = .dense) {
         let s = layout.shape
         let p = net.parameters.pointer, g = UnsafePointer(batch.gradients.pointer)
-        kernels.sgdStepPackedRows(p + layout.w1.lowerBound, g + layout.w1.lowerBound, s.input, s.hidden, slice.w1Rows,
-                                  learningRate, batch.packedW1.pointer)
+        if input.isSparse {
+            let w1 = layout.w1.lowerBound + slice.w1Rows.lowerBound * s.hidden
+            kernels.sgdStep(p + w1, g + w1, slice.w1Rows.count * s.hidden, learningRate)
+        } else {
+            kernels.sgdStepPackedRows(p + layout.w1.lowerBound, g + layout.w1.lowerBound, s.input, s.hidden, slice.w1Rows,
+                                      learningRate, batch.packedW1.pointer)
+        }
         let w2 = layout.w2.lowerBound + slice.w2Rows.lowerBound * s.output
         kernels.sgdStep(p + w2, g + w2, slice.w2Rows.count * s.output, learningRate)
         if slice.biases {
@@ -207,11 +288,11 @@ public struct Backprop {
     }
 
     /// The whole gradient on one thread: both phases over everything (tests and tools).
-    public func gradient(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch) {
-        packW1(net, into: batch)
+    public func gradient(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch, input: BatchInput = .dense) {
+        if !input.isSparse { packW1(net, into: batch) }
         prepareRowPhase(net, batch)
-        rowPhase(net, batch, scratch, rows: 0..<batch.batchSize)
-        parameterPhase(batch, scratch, slice: .all(layout.shape))
+        rowPhase(net, batch, scratch, rows: 0..<batch.batchSize, input: input)
+        parameterPhase(batch, scratch, slice: .all(layout.shape), input: input)
     }
 }
 

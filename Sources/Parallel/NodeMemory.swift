@@ -33,3 +33,16 @@ public final class NodeLocalBytes: @unchecked Sendable {
         if let region { numa_free(region, max(count, 1)) }
     }
 }
+
+/// Memory placement for data built in place (rather than copied, as `NodeLocalBytes` does).
+public enum NodeMemory {
+    /// Runs `body` with the calling thread's allocations preferring NUMA node `node` when `when`
+    /// holds and libnuma works, so the pages `body` first touches land there; then restores the
+    /// default (local) policy. With one node or without libnuma it just runs `body`.
+    public static func preferring<R>(node: Int, when: Bool, _ body: () throws -> R) rethrows -> R {
+        guard when, numa_available() >= 0 else { return try body() }
+        numa_set_preferred(Int32(node))
+        defer { numa_set_localalloc() }
+        return try body()
+    }
+}

@@ -75,15 +75,22 @@ public final class Trainer: @unchecked Sendable {
     public let kernels: KernelSet
     public let topology: Topology
     public let placement: Placement
+    /// How layer 1 reads the pixels (`configuration.input` resolved for the training images).
+    public let input: InputEncoding
     /// Iterations already done (non-zero after a resume).
     public private(set) var iteration: Int
 
     /// Set from any thread (e.g. a signal handler's dispatch source) to stop after the current iteration.
     public let stopRequest = StopFlag()
 
+    /// `configuration.input` must resolve for `train` (the CLI checks `InputChoice.resolve` first).
     public init(configuration: TrainingConfiguration, net: TwoLayerNet, train: LabeledImages,
                 kernels: KernelSet, topology: Topology, startIteration: Int = 0) {
         precondition(configuration.workers >= 1 && configuration.workers <= configuration.batchSize)
+        switch configuration.input.resolve(for: train) {
+        case .success(let encoding): input = encoding
+        case .failure(let error): preconditionFailure("\(error)")
+        }
         self.configuration = configuration
         self.net = net
         self.kernels = kernels
@@ -92,7 +99,8 @@ public final class Trainer: @unchecked Sendable {
         placement = Placement(topology: topology, workers: configuration.workers, policy: configuration.placement)
         let sampler = BatchSampler(mode: configuration.sampling, seed: configuration.seed,
                                    sampleCount: train.count, batchSize: configuration.batchSize)
-        loader = ShardedLoader(images: train, sampler: sampler, nodes: placement.nodes, kernels: kernels.functions)
+        loader = ShardedLoader(images: train, sampler: sampler, nodes: placement.nodes, kernels: kernels.functions,
+                               encoding: input)
     }
 
     /// Trains until `configuration.iterations` are done or a stop is requested.
@@ -102,8 +110,9 @@ public final class Trainer: @unchecked Sendable {
         let config = configuration
         let layout = net.layout
         let backprop = Backprop(kernels: kernels.functions, layout: layout)
-        let batch = BatchBuffers(layout: layout, batchSize: config.batchSize)
-        backprop.packW1(net, into: batch)
+        let sparse = input == .sparse
+        let batch = BatchBuffers(layout: layout, batchSize: config.batchSize, sparseInput: sparse)
+        if !sparse { backprop.packW1(net, into: batch) }
         backprop.prepareRowPhase(net, batch)
         let start = iteration
         let total = config.iterations
@@ -119,7 +128,8 @@ public final class Trainer: @unchecked Sendable {
         let clock = ContinuousClock.now
         let times = PhaseLog(workers: placement.slots.count)
         let warnings = WorkerPool.run(placement: placement) { worker in
-            let scratch = WorkerScratch()  // first touch on the worker's own node
+            let scratch = WorkerScratch(layout: layout, batchSize: config.batchSize)  // first touch on the worker's own node
+            let input = loader.input(node: worker.slot.node)
             var mine = PhaseTimes()
             let entered = ContinuousClock.now
             queue.work(execute: { phase, item in
@@ -128,11 +138,11 @@ public final class Trainer: @unchecked Sendable {
                 if phase % 2 == 0 {
                     let rows = item * Self.rowsPerItem..<min((item + 1) * Self.rowsPerItem, config.batchSize)
                     loader.assemble(iteration: i, rows: rows, into: batch, node: worker.slot.node)
-                    backprop.rowPhase(net, batch, scratch, rows: rows)
+                    backprop.rowPhase(net, batch, scratch, rows: rows, input: input)
                     mine.compute += (ContinuousClock.now - t0).seconds
                 } else {
-                    backprop.parameterPhase(batch, scratch, slice: parameterItems[item])
-                    backprop.update(net, batch, slice: parameterItems[item], learningRate: config.learningRate)
+                    backprop.parameterPhase(batch, scratch, slice: parameterItems[item], input: input)
+                    backprop.update(net, batch, slice: parameterItems[item], learningRate: config.learningRate, input: input)
                     mine.reduction += (ContinuousClock.now - t0).seconds
                 }
             }, complete: { phase in

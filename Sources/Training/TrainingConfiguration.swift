@@ -18,6 +18,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// Worker threads; does not change the result.
     public var workers = 1
     public var placement: PlacementPolicy = .spread
+    /// How layer 1 reads the pixels; does not change the result (docs/kernels.md).
+    public var input: InputChoice = .auto
 
     /// The most workers a run accepts: enough for any one machine this engine targets, and a bound
     /// on threads created by a typo.

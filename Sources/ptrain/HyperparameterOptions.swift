@@ -4,6 +4,7 @@ import Training
 
 extension PlacementPolicy: ExpressibleByArgument {}
 extension SamplingMode: ExpressibleByArgument {}
+extension InputChoice: ExpressibleByArgument {}
 
 /// The options that determine a run's result (shared by `train` and `verify`).
 struct HyperparameterOptions: ParsableArguments {

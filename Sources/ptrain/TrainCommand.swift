@@ -23,6 +23,9 @@ struct Train: ParsableCommand {
     @Option(help: "Worker placement: spread (across NUMA nodes), compact (fill a node first) or none (no pinning).")
     var placement: PlacementPolicy = .spread
 
+    @Option(help: "How layer 1 reads the pixels: auto (sparse when at most 30% are non-zero, as in MNIST), dense or sparse. The result is bitwise identical for each.")
+    var input: InputChoice = .auto
+
     @OptionGroup var hyper: HyperparameterOptions
     @OptionGroup var dataOptions: DataOptions
 
@@ -60,7 +63,11 @@ struct Train: ParsableCommand {
         guard hyper.batchSize <= dataset.train.count else {
             throw ValidationError("--batch-size \(hyper.batchSize) exceeds the \(dataset.train.count) training images of \(dataOptions.sourceDescription).")
         }
-        let config = hyper.configuration(workers: workers, placement: placement)
+        var config = hyper.configuration(workers: workers, placement: placement)
+        config.input = input
+        if case .failure(let error) = input.resolve(for: dataset.train) {
+            throw ValidationError("--input sparse: \(dataOptions.sourceDescription) has \(error.message)")
+        }
         let shape = config.shape(input: dataset.train.pixelsPerImage, classes: LabeledImages.classCount)
         var net = TwoLayerNet(shape: shape, seed: config.seed)
         var start = 0
@@ -100,7 +107,7 @@ struct Train: ParsableCommand {
         }
         let evaluation = Evaluator.evaluate(net, on: dataset.test, kernels: kernels.functions)
         let report = TrainReport(config: config, learningRate: hyper.learningRate, shape: shape, dataset: dataset,
-                                 kernels: kernels, outcome: outcome, evaluation: evaluation,
+                                 kernels: kernels, input: trainer.input, outcome: outcome, evaluation: evaluation,
                                  paramsSHA256: net.parametersSHA256)
         print(json ? report.json : report.summary)
     }

@@ -18,6 +18,8 @@ struct TrainReport: Encodable {
     var placement: String
     var sampling: String
     var kernels: String
+    /// How layer 1 read the pixels: "dense" or "sparse".
+    var input: String
     var train_seconds: Double
     var samples_per_second: Double
     var params_sha256: String
@@ -28,7 +30,7 @@ struct TrainReport: Encodable {
     var time_split: PhaseTimes
 
     init(config: TrainingConfiguration, learningRate: Double, shape: NetworkShape, dataset: MNIST, kernels: KernelSet,
-         outcome: TrainingOutcome, evaluation: Evaluation, paramsSHA256: String) {
+         input: InputEncoding, outcome: TrainingOutcome, evaluation: Evaluation, paramsSHA256: String) {
         test_accuracy = evaluation.accuracy
         test_loss = evaluation.loss
         final_loss = Double(outcome.losses.last ?? .nan)
@@ -41,6 +43,7 @@ struct TrainReport: Encodable {
         placement = config.placement.rawValue
         sampling = config.sampling.rawValue
         self.kernels = kernels.variant.rawValue
+        self.input = input.rawValue
         train_seconds = outcome.trainSeconds
         samples_per_second = Double(outcome.losses.count * config.batchSize) / max(outcome.trainSeconds, 1e-9)
         params_sha256 = paramsSHA256
@@ -60,7 +63,7 @@ struct TrainReport: Encodable {
     var summary: String {
         """
         trained \(hidden)-hidden TwoLayerNet: \(iterations) iterations x batch \(batch_size), lr \(learning_rate), seed \(seed), \(sampling) sampling
-        workers \(workers) (\(placement)), kernels \(kernels): \(format(train_seconds, 2)) s, \(Int(samples_per_second.rounded())) samples/s
+        workers \(workers) (\(placement)), kernels \(kernels), \(input) input: \(format(train_seconds, 2)) s, \(Int(samples_per_second.rounded())) samples/s
         time per worker: compute \(format(time_split.compute, 2)) s, reduction \(format(time_split.reduction, 2)) s, synchronisation \(format(time_split.synchronisation, 2)) s
         loss \(format(losses_first_last[0], 4)) -> \(format(final_loss, 4))
         test accuracy \(format(test_accuracy, 4)) (test loss \(format(test_loss, 4)))

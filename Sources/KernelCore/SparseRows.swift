@@ -1,0 +1,66 @@
+/// A read-only view of byte-valued rows stored sparsely (compressed sparse rows): for each row,
+/// the columns of its non-zero bytes in increasing order and those bytes. Layer 1 of the network
+/// multiplies such rows (MNIST images: 19% of the pixels are non-zero) without touching the zeros.
+///
+/// Layout, for row r (0 ≤ r < rowCount):
+/// - entries `rowStart[r] ..< rowStart[r + 1]` of `indices` (column, increasing) and `values` (byte);
+/// - the value of an entry is `table[byte]` (for pixels, `Float(byte) / 255`, the dense path's value);
+/// - `blockStart[r * (blocksPerRow + 1) + b]` is the offset, from `rowStart[r]`, of the row's first
+///   entry with column ≥ b · `blockWidth`, for b = 0 ... blocksPerRow (the last one is the row's
+///   entry count), so a column range is found without scanning the row.
+///
+/// The owner (`Dataset.SparseImages`) keeps the memory alive while views are in use.
+public struct SparseRows: @unchecked Sendable {
+    /// Columns per block of the `blockStart` table. 56 divides 392, the split point of the GEMM's
+    /// k-blocks for 784 inputs (`GEMM.kBlocks`), and is the row count of a parameter-phase item.
+    public static let blockWidth = 56
+
+    public let rowCount: Int
+    public let columns: Int
+    public let indices: UnsafePointer<UInt16>
+    public let values: UnsafePointer<UInt8>
+    public let table: UnsafePointer<Float>
+    public let rowStart: UnsafePointer<Int>
+    public let blockStart: UnsafePointer<UInt16>
+
+    public init(rowCount: Int, columns: Int, indices: UnsafePointer<UInt16>, values: UnsafePointer<UInt8>,
+                table: UnsafePointer<Float>, rowStart: UnsafePointer<Int>, blockStart: UnsafePointer<UInt16>) {
+        precondition(columns >= 1 && columns <= SparseRows.maximumColumns)
+        self.rowCount = rowCount
+        self.columns = columns
+        self.indices = indices
+        self.values = values
+        self.table = table
+        self.rowStart = rowStart
+        self.blockStart = blockStart
+    }
+
+    /// Column indices are UInt16 and per-row offsets in `blockStart` too.
+    public static let maximumColumns = Int(UInt16.max)
+
+    /// Blocks per row: ⌈columns / blockWidth⌉.
+    @inlinable public static func blocksPerRow(columns: Int) -> Int { (columns + blockWidth - 1) / blockWidth }
+
+    @inlinable public var blocksPerRow: Int { Self.blocksPerRow(columns: columns) }
+
+    /// The entries of `row`.
+    @inlinable public func entries(_ row: Int) -> Range<Int> { rowStart[row]..<rowStart[row + 1] }
+
+    /// The index of the first entry of `row` whose column is ≥ `column` (the row's end if none).
+    @inlinable
+    public func position(_ row: Int, firstColumnAtLeast column: Int) -> Int {
+        let start = rowStart[row]
+        if column >= columns { return rowStart[row + 1] }
+        let block = column / Self.blockWidth
+        var p = start + Int(blockStart[row * (blocksPerRow + 1) + block])
+        let end = start + Int(blockStart[row * (blocksPerRow + 1) + block + 1])
+        while p < end && Int(indices[p]) < column { p += 1 }
+        return p
+    }
+
+    /// The entries of `row` with columns in `range`.
+    @inlinable
+    public func entries(_ row: Int, columns range: Range<Int>) -> Range<Int> {
+        position(row, firstColumnAtLeast: range.lowerBound)..<position(row, firstColumnAtLeast: range.upperBound)
+    }
+}
