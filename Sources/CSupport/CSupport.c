@@ -66,8 +66,6 @@ void csupport_cpu_relax(void) {
 
 void csupport_yield(void) { sched_yield(); }
 
-void csupport_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
-
 uint32_t csupport_load_u32(const uint32_t *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
 
 void csupport_store_u32(uint32_t *word, uint32_t value) { __atomic_store_n(word, value, __ATOMIC_SEQ_CST); }

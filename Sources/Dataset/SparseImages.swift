@@ -24,10 +24,20 @@ public final class SparseImages: @unchecked Sendable {
         images.pixelsPerImage >= 1 && images.pixelsPerImage <= SparseRows.maximumColumns
     }
 
-    /// Fraction of non-zero pixels over all images (0 for an empty set).
-    public static func density(_ images: LabeledImages) -> Double {
-        guard images.pixels.count > 0 else { return 0 }
-        return Double(images.pixels.withUnsafeBufferPointer { countNonZero($0.baseAddress!, $0.count) }) / Double(images.pixels.count)
+    /// Fraction of non-zero pixels, estimated on every `stride`-th image (0 for an empty set):
+    /// 3,750 of MNIST's 60,000 images with the default stride, a few milliseconds at start-up,
+    /// and a deterministic function of the data.
+    public static func density(_ images: LabeledImages, stride: Int = 16) -> Double {
+        let n = images.pixelsPerImage
+        guard images.count > 0, n > 0 else { return 0 }
+        var nonZero = 0, sampled = 0
+        images.pixels.withUnsafeBufferPointer { pixels in
+            for image in Swift.stride(from: 0, to: images.count, by: stride) {
+                nonZero += countNonZero(pixels.baseAddress! + image * n, n)
+                sampled += n
+            }
+        }
+        return Double(nonZero) / Double(sampled)
     }
 
     public init(_ images: LabeledImages) {
@@ -49,8 +59,8 @@ public final class SparseImages: @unchecked Sendable {
             }
         }
         rowStart[count] = total
-        let indices = UnsafeMutablePointer<UInt16>.allocate(capacity: max(total, 1))
-        let values = UnsafeMutablePointer<UInt8>.allocate(capacity: max(total, 1))
+        let indices = UnsafeMutablePointer<UInt16>.allocate(capacity: total + 1)
+        let values = UnsafeMutablePointer<UInt8>.allocate(capacity: total + 1)
         images.pixels.withUnsafeBufferPointer { pixels in
             for image in 0..<count {
                 let row = pixels.baseAddress! + image * n
@@ -59,10 +69,21 @@ public final class SparseImages: @unchecked Sendable {
                 let offsets = blockStart + image * (blocks + 1)
                 for block in 0..<blocks {
                     offsets[block] = UInt16(p - start)
-                    for column in block * SparseRows.blockWidth..<min((block + 1) * SparseRows.blockWidth, n) where row[column] != 0 {
+                    var column = block * SparseRows.blockWidth
+                    let end = min(column + SparseRows.blockWidth, n)
+                    while column < end {
+                        // Skip 8 zero bytes at once: most of an MNIST image is zero border.
+                        if column + 8 <= end && UnsafeRawPointer(row + column).loadUnaligned(as: UInt64.self) == 0 {
+                            column += 8
+                            continue
+                        }
+                        // Branch-free compaction: always write, advance only past a non-zero byte
+                        // (one spare slot after the last entry takes the final zero's write).
+                        let byte = row[column]
                         indices[p] = UInt16(column)
-                        values[p] = row[column]
-                        p += 1
+                        values[p] = byte
+                        p += byte == 0 ? 0 : 1
+                        column += 1
                     }
                 }
                 offsets[blocks] = UInt16(p - start)
@@ -86,10 +107,21 @@ public final class SparseImages: @unchecked Sendable {
                    rowStart: rowStart, blockStart: blockStart)
     }
 
-    /// Non-zero bytes among `count` bytes (a plain loop the compiler vectorizes).
+    /// Non-zero bytes among `count` bytes, 8 at a time: for each byte of a word, the high bit of
+    /// `((b & 0x7F) + 0x7F) | b` is set exactly when b ≠ 0, so a population count of those bits
+    /// counts the word's non-zero bytes (plain integer code: fast on every target).
     static func countNonZero(_ p: UnsafePointer<UInt8>, _ count: Int) -> Int {
-        var nonZero = 0
-        for i in 0..<count { nonZero &+= p[i] == 0 ? 0 : 1 }
-        return nonZero
+        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F, high: UInt64 = 0x8080_8080_8080_8080
+        var total = 0, i = 0
+        while i + 8 <= count {
+            let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+            total += ((((w & low7) &+ low7) | w) & high).nonzeroBitCount
+            i += 8
+        }
+        while i < count {
+            if p[i] != 0 { total += 1 }
+            i += 1
+        }
+        return total
     }
 }

@@ -22,7 +22,7 @@ public enum BatchInput: @unchecked Sendable {
 /// x (B, I), labels (B), z1 (B, H), a2 (B, O), dy (B, O), da1 (B, H), loss (B),
 /// packedDa1 and packedDy: da1 and dy packed as GEMM B-operands (k = B),
 /// packedW1: W1 packed as a GEMM B-operand (k = I), refreshed by whoever updates W1's rows,
-/// (x and packedW1 are empty for a sparse input, which reads neither),
+/// (x, packedW1 and packedDa1 are empty for a sparse input, which reads none of them),
 /// packedW2 and packedW2T: W2 and W2ᵀ packed, refreshed once per iteration by `prepareRowPhase`.
 public final class BatchBuffers: @unchecked Sendable {
     public let layout: ParameterLayout
@@ -59,7 +59,7 @@ public final class BatchBuffers: @unchecked Sendable {
         loss = FloatBuffer(count: batchSize)
         gradients = FloatBuffer(count: layout.count)
         packedW1 = FloatBuffer(count: sparseInput ? 0 : GEMM.packedCount(k: s.input, n: s.hidden))
-        packedDa1 = FloatBuffer(count: GEMM.packedCount(k: batchSize, n: s.hidden))
+        packedDa1 = FloatBuffer(count: sparseInput ? 0 : GEMM.packedCount(k: batchSize, n: s.hidden))
         packedDy = FloatBuffer(count: GEMM.packedCount(k: batchSize, n: s.output))
         packedW2 = FloatBuffer(count: GEMM.packedCount(k: s.hidden, n: s.output))
         packedW2T = FloatBuffer(count: GEMM.packedCount(k: s.output, n: s.hidden))
@@ -171,7 +171,8 @@ public struct Backprop {
     /// `prepareRowPhase` have run since the last update.
     ///
     /// a1 = x·W1 + b1; z1 = σ(a1); a2 = z1·W2 + b2; y = softmax(a2); loss = −log(y_t + 1e-7);
-    /// dy = (y − t)/B; da1 = (dy·W2ᵀ) ⊙ (1 − z1) ⊙ z1. Also packs these rows of da1 and dy for phase 2.
+    /// dy = (y − t)/B; da1 = (dy·W2ᵀ) ⊙ (1 − z1) ⊙ z1. Also packs these rows of dy (and, for a
+    /// dense input, of da1) for phase 2.
     public func rowPhase(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch, rows: Range<Int>,
                          input: BatchInput = .dense) {
         let s = layout.shape
@@ -203,7 +204,9 @@ public struct Backprop {
                               dy, batch.loss.pointer + rows.lowerBound)
         k.multiply(dy.readOnly, batch.packedW2T.pointer, da1, false, scratch.packA.pointer)
         k.sigmoidBackward(da1, z1.readOnly)
-        GEMM.packB(MatrixView(rowMajor: batch.da1.pointer, rows: B, columns: s.hidden), into: batch.packedDa1.pointer, kRange: rows)
+        if !input.isSparse {  // the sparse dW1 reads da1's rows in place
+            GEMM.packB(MatrixView(rowMajor: batch.da1.pointer, rows: B, columns: s.hidden), into: batch.packedDa1.pointer, kRange: rows)
+        }
         GEMM.packB(MatrixView(rowMajor: batch.dy.pointer, rows: B, columns: s.output), into: batch.packedDy.pointer, kRange: rows)
     }
 
@@ -214,7 +217,10 @@ public struct Backprop {
         let B = batch.batchSize
         let g = batch.gradients.pointer
         if case .sparse(let x) = input, !slice.w1Rows.isEmpty {
-            sparseW1Gradient(x, batch, scratch, pixels: slice.w1Rows)
+            let dW1 = g + layout.w1.lowerBound
+            sparseW1Gradient(x, batch, scratch, pixels: slice.w1Rows) { k, row in
+                (dW1 + k * s.hidden).update(from: row, count: s.hidden)
+            }
         } else if !slice.w1Rows.isEmpty {
             // dW1 rows = xᵀ rows · da1: x (B, I) viewed transposed is (I, B).
             let xT = MatrixView(rowMajor: batch.x.pointer, rows: B, columns: s.input).transposed.rows(slice.w1Rows)
@@ -232,11 +238,35 @@ public struct Backprop {
         }
     }
 
+    /// The parameter phase and the SGD update of `slice` in one pass, as the engine runs it. For a
+    /// sparse input each W1 row is updated straight from the accumulator that summed its gradient
+    /// (while it is in L1), so the W1 part of `batch.gradients` is neither written nor read again;
+    /// the arithmetic, and so the bits, are those of `parameterPhase` followed by `update`.
+    public func parameterStep(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch, slice: ParameterSlice,
+                              learningRate: Float, input: BatchInput) {
+        guard case .sparse(let x) = input, !slice.w1Rows.isEmpty else {
+            parameterPhase(batch, scratch, slice: slice, input: input)
+            update(net, batch, slice: slice, learningRate: learningRate, input: input)
+            return
+        }
+        let s = layout.shape
+        let w1 = net.parameters.pointer + layout.w1.lowerBound
+        sparseW1Gradient(x, batch, scratch, pixels: slice.w1Rows) { k, row in
+            kernels.sgdStep(w1 + k * s.hidden, row, s.hidden, learningRate)
+        }
+        var rest = slice
+        rest.w1Rows = 0..<0
+        parameterPhase(batch, scratch, slice: rest, input: input)
+        update(net, batch, slice: rest, learningRate: learningRate, input: input)
+    }
+
     /// dW1 rows `pixels` = xᵀ·da1 from sparse rows: each batch row's non-zero pixels in the range
     /// scatter x·da1[row] into an accumulator of at most `SparseRows.blockWidth` rows (L1-sized),
     /// rows in batch order, one chain per GEMM k-block of the batch, blocks added in order — the
-    /// dense GEMM's arithmetic without its zero terms. Then the rows are copied to the gradient.
-    func sparseW1Gradient(_ x: SparseRows, _ batch: BatchBuffers, _ scratch: WorkerScratch, pixels: Range<Int>) {
+    /// dense GEMM's arithmetic without its zero terms. `finish(k, sums)` then receives each
+    /// row k's `hidden` sums.
+    func sparseW1Gradient(_ x: SparseRows, _ batch: BatchBuffers, _ scratch: WorkerScratch, pixels: Range<Int>,
+                          finish: (_ k: Int, _ sums: UnsafePointer<Float>) -> Void) {
         let s = layout.shape
         let B = batch.batchSize
         let stride = scratch.sparseStride
@@ -258,8 +288,7 @@ public struct Backprop {
                 }
                 if block > 0 { for i in 0..<count { acc[i] += partial[i] } }
             }
-            let dW1 = batch.gradients.pointer + layout.w1.lowerBound
-            for k in k0..<k1 { (dW1 + k * s.hidden).update(from: acc + (k - k0) * stride, count: s.hidden) }
+            for k in k0..<k1 { finish(k, acc + (k - k0) * stride) }
             k0 = k1
         }
     }

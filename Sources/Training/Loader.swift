@@ -53,6 +53,35 @@ public final class ShardedLoader: @unchecked Sendable {
         }
     }
 
+    /// Prefetch hints for the images of `rows` of `iteration`, to be assembled later (the engine
+    /// issues them for the next iteration during the parameter phase of the current one).
+    /// For sparse input: the image's row offsets, block table and entries; for dense: its bytes.
+    public func prefetch(iteration: Int, rows: Range<Int>, node: Int) {
+        switch encoding {
+        case .dense:
+            let n = images.pixelsPerImage
+            (copies[node] ?? copies.values.first!).withBytes { pixels in
+                for row in rows {
+                    let image = pixels + sampler.index(iteration: iteration, row: row) * n
+                    for offset in stride(from: 0, to: n, by: 64) { csupport_prefetch(image + offset) }
+                }
+            }
+        case .sparse:
+            let x = (sparseCopies[node] ?? sparseCopies.values.first!).rows
+            for row in rows {
+                let image = sampler.index(iteration: iteration, row: row)
+                csupport_prefetch(x.blockStart + image * (x.blocksPerRow + 1))
+                let entries = x.entries(image)
+                for offset in stride(from: entries.lowerBound, to: entries.upperBound, by: 32) {
+                    csupport_prefetch(x.indices + offset)
+                }
+                for offset in stride(from: entries.lowerBound, to: entries.upperBound, by: 64) {
+                    csupport_prefetch(x.values + offset)
+                }
+            }
+        }
+    }
+
     /// Fills `rows` of `batch.labels` and `batch.sampleIndices` (and, for dense input, `batch.x`)
     /// for `iteration`, reading from `node`'s copy. The rows' images lie at random places in the
     /// set, so their cache lines are requested all at once (prefetch) before any is used: the

@@ -141,12 +141,24 @@ public final class Trainer: @unchecked Sendable {
                     backprop.rowPhase(net, batch, scratch, rows: rows, input: input)
                     mine.compute += (ContinuousClock.now - t0).seconds
                 } else {
-                    backprop.parameterPhase(batch, scratch, slice: parameterItems[item], input: input)
-                    backprop.update(net, batch, slice: parameterItems[item], learningRate: config.learningRate, input: input)
+                    backprop.parameterStep(net, batch, scratch, slice: parameterItems[item], learningRate: config.learningRate,
+                                           input: input)
+                    // Overlap: bring this item's share of the next batch's images towards the caches.
+                    let next = i + 1
+                    if next < total {
+                        let share = item * config.batchSize / parameterItems.count..<(item + 1) * config.batchSize / parameterItems.count
+                        loader.prefetch(iteration: next, rows: share, node: worker.slot.node)
+                    }
                     mine.reduction += (ContinuousClock.now - t0).seconds
                 }
             }, complete: { phase in
-                if phase % 2 == 0 { return parameterItems.count }
+                if phase % 2 == 0 {
+                    // No worker reads the sampler until the next row phase: make the next
+                    // iteration's epochs available now, so the parameter phase can prefetch it.
+                    let i = start + Int(phase / 2)
+                    if i + 1 < total { loader.sampler.prepare(iteration: i + 1) }
+                    return parameterItems.count
+                }
                 let t0 = ContinuousClock.now
                 defer { mine.bookkeeping += (ContinuousClock.now - t0).seconds }
                 let i = start + Int(phase / 2)
@@ -168,7 +180,6 @@ public final class Trainer: @unchecked Sendable {
                     return nil
                 }
                 backprop.prepareRowPhase(net, batch)
-                loader.sampler.prepare(iteration: i + 1)
                 return rowItems
             })
             mine.synchronisation = (ContinuousClock.now - entered).seconds - mine.compute - mine.reduction - mine.bookkeeping

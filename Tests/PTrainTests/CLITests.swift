@@ -22,6 +22,7 @@ final class CLITests: XCTestCase {
         try assertUsageError(["--batch-size", "70000", "--workers", "1"], mentions: "exceeds the 60000 training images")
         try assertUsageError(["--placement", "diagonal"], mentions: "diagonal")
         try assertUsageError(["--frobnicate"], mentions: "Unknown option")
+        try assertUsageError(["--input", "rle"], mentions: "rle")
     }
 
     func testBadDataFolderGivesOneLineAndStatusOne() throws {
@@ -56,7 +57,7 @@ final class CLITests: XCTestCase {
     func testJSONReportAndReproducibility() throws {
         let a = try json(["--iterations", "200", "--workers", "2"])
         for key in ["test_accuracy", "final_loss", "iterations", "batch_size", "hidden", "learning_rate", "seed", "workers",
-                    "train_seconds", "samples_per_second", "params_sha256"] {
+                    "train_seconds", "samples_per_second", "params_sha256", "input"] {
             XCTAssertNotNil(a[key], "missing \(key)")
         }
         XCTAssertEqual(a["iterations"] as? Int, 200)
@@ -65,6 +66,10 @@ final class CLITests: XCTestCase {
         XCTAssertGreaterThan(a["test_accuracy"] as? Double ?? 0, 0.3, "200 iterations reach about 0.55; chance is 0.1")
         let b = try json(["--iterations", "200", "--workers", "3"])
         XCTAssertEqual(a["params_sha256"] as? String, b["params_sha256"] as? String)
+        XCTAssertEqual(a["input"] as? String, "sparse", "MNIST is 19% non-zero: auto reads it sparse")
+        let dense = try json(["--iterations", "200", "--input", "dense"])
+        XCTAssertEqual(dense["input"] as? String, "dense")
+        XCTAssertEqual(dense["params_sha256"] as? String, a["params_sha256"] as? String, "both inputs give the same bits")
         let c = try json(["--iterations", "200", "--seed", "2"])
         XCTAssertNotEqual(a["params_sha256"] as? String, c["params_sha256"] as? String)
         // One allowed CPU, four workers: same bits, no deadlock.
@@ -89,7 +94,7 @@ final class CLITests: XCTestCase {
         let r = try runPTrain(["train", "--help"])
         XCTAssertEqual(r.status, 0)
         for option in ["--workers", "--iterations", "--batch-size", "--hidden", "--learning-rate", "--seed", "--data", "--json",
-                       "--placement", "--sampling"] {
+                       "--placement", "--sampling", "--input"] {
             XCTAssert(r.stdout.contains(option), "help lacks \(option)")
         }
     }

@@ -1,0 +1,181 @@
+import Dataset
+import KernelCore
+import Kernels
+import Model
+import Parallel
+import TestSupport
+import Training
+import XCTest
+
+/// The sparse input path against the dense one: same bits, by construction (docs/kernels.md).
+final class SparseTests: XCTestCase {
+    static let mnist = try! MNIST.loadEmbedded()
+    static let mnistSparse = SparseImages(mnist.train)
+
+    /// Byte images in which each pixel is non-zero with probability `density`.
+    func randomImages(_ random: inout TestRandom, count: Int, pixels: Int, density: Double) -> LabeledImages {
+        var bytes = [UInt8](repeating: 0, count: count * pixels)
+        for i in bytes.indices where Double(random.symmetric() * 0.5 + 0.5) < density {
+            bytes[i] = UInt8(1 + random.int(below: 255))
+        }
+        return LabeledImages(count: count, rows: 1, columns: pixels, pixels: bytes, labels: [UInt8](repeating: 0, count: count))
+    }
+
+    func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
+
+    func testSparseImagesRoundTripAndBlockTable() {
+        var random = TestRandom(seed: 3)
+        for pixels in [1, 7, 55, 56, 57, 100, 784, 1100] {
+            for density in [0.0, 0.2, 1.0] {
+                let images = randomImages(&random, count: 9, pixels: pixels, density: density)
+                let sparse = SparseImages(images)
+                let rows = sparse.rows
+                XCTAssertEqual(sparse.nonZeroCount, images.pixels.filter { $0 != 0 }.count)
+                XCTAssertEqual(SparseImages.density(images, stride: 1), Double(sparse.nonZeroCount) / Double(9 * pixels), accuracy: 1e-12)
+                for image in 0..<9 {
+                    var dense = [UInt8](repeating: 0, count: pixels)
+                    var previous = -1
+                    for p in rows.entries(image) {
+                        let column = Int(rows.indices[p])
+                        XCTAssertGreaterThan(column, previous, "columns increase")
+                        previous = column
+                        dense[column] = rows.values[p]
+                        XCTAssertEqual(rows.table[Int(rows.values[p])], Float(rows.values[p]) / 255)
+                    }
+                    XCTAssertEqual(dense, Array(images.pixels[image * pixels..<(image + 1) * pixels]), "pixels \(pixels) image \(image)")
+                    for column in 0...pixels {
+                        let expected = rows.entries(image).first { Int(rows.indices[$0]) >= column } ?? rows.entries(image).upperBound
+                        XCTAssertEqual(rows.position(image, firstColumnAtLeast: column), expected, "pixels \(pixels) column \(column)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// x·W from sparse rows, chained per GEMM k-block as `Backprop` does, equals the dense GEMM
+    /// bit for bit, for every kernel variant, on awkward shapes (tiles of 1 to 13 vectors, several
+    /// tiles, one and two k-blocks).
+    func testSparseRowTimesMatrixEqualsDenseGEMMBitwise() {
+        for kernels in supportedKernelSets {
+            var random = TestRandom(seed: 5)
+            for pixels in [1, 3, 17, 100, 784, 1100] {
+                for columns in [1, 3, 7, 17, 100, 104, 105, 233] {
+                    let m = 7
+                    let images = randomImages(&random, count: m, pixels: pixels, density: 0.3)
+                    let sparse = SparseImages(images)
+                    let w = FloatBuffer(count: pixels * columns)
+                    for i in 0..<w.count { w.pointer[i] = random.symmetric() }
+                    let x = FloatBuffer(count: m * pixels)
+                    images.pixels.withUnsafeBufferPointer { normalizePixels($0.baseAddress!, count: m * pixels, into: x.pointer) }
+                    let packed = FloatBuffer(count: GEMM.packedCount(k: pixels, n: columns))
+                    GEMM.packB(MatrixView(rowMajor: w.pointer, rows: pixels, columns: columns), into: packed.pointer, kRange: 0..<pixels)
+                    let dense = FloatBuffer(count: m * columns), fromSparse = FloatBuffer(count: m * columns)
+                    let scratch = FloatBuffer(count: GEMM.packAScratchCount)
+                    kernels.functions.multiply(MatrixView(rowMajor: x.pointer, rows: m, columns: pixels), packed.pointer,
+                                               MutableMatrixView(dense.pointer, rows: m, columns: columns), false, scratch.pointer)
+                    for r in 0..<m {
+                        for block in 0..<GEMM.kBlockCount(pixels) {
+                            kernels.functions.sparseRowTimesMatrix(sparse.rows, sparse.rows.entries(r, columns: GEMM.kBlock(block, of: pixels)),
+                                                                   w.pointer, columns, columns, fromSparse.pointer + r * columns, block > 0)
+                        }
+                    }
+                    XCTAssertEqual(bits(Array(fromSparse.buffer)), bits(Array(dense.buffer)), "\(kernels.variant) \(pixels)x\(columns)")
+                }
+            }
+        }
+    }
+
+    /// xᵀ·d by scattering sparse rows equals the dense GEMM on xᵀ bit for bit.
+    func testSparseScatterEqualsDenseGEMMBitwise() {
+        for kernels in supportedKernelSets {
+            var random = TestRandom(seed: 6)
+            for pixels in [1, 17, 100, 784] {
+                for columns in [1, 7, 17, 100, 233] {
+                    for batch in [1, 7, 100] {
+                        let images = randomImages(&random, count: batch, pixels: pixels, density: 0.25)
+                        let sparse = SparseImages(images)
+                        let d = FloatBuffer(count: batch * columns)
+                        for i in 0..<d.count { d.pointer[i] = random.symmetric() }
+                        let x = FloatBuffer(count: batch * pixels)
+                        images.pixels.withUnsafeBufferPointer { normalizePixels($0.baseAddress!, count: batch * pixels, into: x.pointer) }
+                        let packed = FloatBuffer(count: GEMM.packedCount(k: batch, n: columns))
+                        GEMM.packB(MatrixView(rowMajor: d.pointer, rows: batch, columns: columns), into: packed.pointer, kRange: 0..<batch)
+                        let dense = FloatBuffer(count: pixels * columns)
+                        let scratch = FloatBuffer(count: GEMM.packAScratchCount)
+                        kernels.functions.multiply(MatrixView(rowMajor: x.pointer, rows: batch, columns: pixels).transposed, packed.pointer,
+                                                   MutableMatrixView(dense.pointer, rows: pixels, columns: columns), false, scratch.pointer)
+                        let stride = (columns + 7) / 8 * 8
+                        let acc = FloatBuffer(count: pixels * stride)
+                        for r in 0..<batch {
+                            kernels.functions.sparseScatterRow(sparse.rows, sparse.rows.entries(r), 0, d.pointer + r * columns, columns,
+                                                               acc.pointer, stride)
+                        }
+                        let scattered = (0..<pixels * columns).map { acc.pointer[($0 / columns) * stride + $0 % columns] }
+                        XCTAssertEqual(bits(scattered), bits(Array(dense.buffer)), "\(kernels.variant) \(pixels)x\(columns), batch \(batch)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The whole gradient from sparse MNIST rows equals the dense one bit for bit, with one GEMM
+    /// k-block over the batch (100 rows) and with two (600 rows).
+    func testSparseGradientEqualsDenseBitwise() {
+        let train = Self.mnist.train
+        for kernels in supportedKernelSets {
+            var random = TestRandom(seed: 8)
+            for batchSize in [100, 600] {
+                let net = TwoLayerNet(shape: NetworkShape(), seed: 8)
+                let dense = BatchBuffers(layout: net.layout, batchSize: batchSize)
+                let sparse = BatchBuffers(layout: net.layout, batchSize: batchSize, sparseInput: true)
+                for r in 0..<batchSize {
+                    let image = random.int(below: train.count)
+                    train.copyNormalized(image, to: dense.x.pointer + r * 784)
+                    for b in [dense, sparse] {
+                        b.sampleIndices[r] = image
+                        b.labels[r] = Int32(train.labels[image])
+                    }
+                }
+                let backprop = Backprop(kernels: kernels.functions, layout: net.layout)
+                backprop.gradient(net, dense, WorkerScratch())
+                backprop.gradient(net, sparse, WorkerScratch(layout: net.layout, batchSize: batchSize), input: .sparse(Self.mnistSparse.rows))
+                XCTAssertEqual(bits(Array(sparse.gradients.buffer)), bits(Array(dense.gradients.buffer)), "\(kernels.variant) batch \(batchSize)")
+                XCTAssertEqual(sparse.meanLoss.bitPattern, dense.meanLoss.bitPattern)
+            }
+        }
+    }
+
+    /// Training reads the same bits through either input, for any worker count (parameterStep
+    /// fuses the W1 update in the sparse path; this checks it against the dense path's two steps).
+    func testTrainingWithSparseInputGivesTheDenseBits() throws {
+        for kernels in supportedKernelSets {
+            var digests = Set<String>()
+            for (input, workers) in [(InputChoice.dense, 1), (.sparse, 1), (.sparse, 3), (.auto, 2)] {
+                var c = TrainingConfiguration()
+                c.iterations = 60
+                c.workers = workers
+                c.input = input
+                let net = TwoLayerNet(shape: c.shape(input: 784, classes: 10), seed: 1)
+                let trainer = Trainer(configuration: c, net: net, train: Self.mnist.train, kernels: kernels, topology: Topology.discover())
+                XCTAssertEqual(trainer.input, input == .dense ? .dense : .sparse, "MNIST's density 0.19 selects sparse under auto")
+                XCTAssertEqual(trainer.run().stop, .completed)
+                digests.insert(net.parametersSHA256)
+            }
+            XCTAssertEqual(digests.count, 1, "\(kernels.variant): \(digests)")
+        }
+    }
+
+    func testAutoChoosesByDensity() {
+        var random = TestRandom(seed: 9)
+        let sparse = randomImages(&random, count: 50, pixels: 100, density: 0.1)
+        let dense = randomImages(&random, count: 50, pixels: 100, density: 0.9)
+        XCTAssertEqual(try InputChoice.auto.resolve(for: sparse).get(), .sparse)
+        XCTAssertEqual(try InputChoice.auto.resolve(for: dense).get(), .dense)
+        XCTAssertEqual(try InputChoice.sparse.resolve(for: dense).get(), .sparse)
+        XCTAssertEqual(try InputChoice.dense.resolve(for: sparse).get(), .dense)
+        let huge = LabeledImages(count: 1, rows: 1, columns: 70_000, pixels: [UInt8](repeating: 0, count: 70_000), labels: [0])
+        XCTAssertEqual(try InputChoice.auto.resolve(for: huge).get(), .dense)
+        guard case .failure(let error) = InputChoice.sparse.resolve(for: huge) else { return XCTFail("70,000 pixels cannot be sparse") }
+        XCTAssert(error.message.contains("--input dense"), error.message)
+    }
+}
