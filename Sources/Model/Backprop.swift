@@ -28,9 +28,16 @@ public final class BatchBuffers: @unchecked Sendable {
     public let layout: ParameterLayout
     public let batchSize: Int
     public let x: FloatBuffer
-    public let labels: UnsafeMutablePointer<Int32>
+    public private(set) var labels: UnsafeMutablePointer<Int32>
     /// The dataset index of each row (the loader's bookkeeping).
-    public let sampleIndices: UnsafeMutablePointer<Int>
+    public private(set) var sampleIndices: UnsafeMutablePointer<Int>
+    /// The next iteration's labels and indices, filled ahead by the sparse engine while the current
+    /// iteration's parameter phase still reads `sampleIndices`; `swapStaged` makes them current.
+    public private(set) var stagedLabels: UnsafeMutablePointer<Int32>
+    public private(set) var stagedSampleIndices: UnsafeMutablePointer<Int>
+    /// For a sparse input: the chains of x·W1 over input k-blocks 1, 2, ... (block 0 goes straight
+    /// to z1), (GEMM.kBlockCount(I) − 1) x B x H floats; the row phase adds them to z1 in order.
+    public let blockSums: FloatBuffer
     public let z1: FloatBuffer
     public let a2: FloatBuffer
     public let dy: FloatBuffer
@@ -52,6 +59,11 @@ public final class BatchBuffers: @unchecked Sendable {
         labels.initialize(repeating: 0, count: batchSize)
         sampleIndices = .allocate(capacity: batchSize)
         sampleIndices.initialize(repeating: 0, count: batchSize)
+        stagedLabels = .allocate(capacity: batchSize)
+        stagedLabels.initialize(repeating: 0, count: batchSize)
+        stagedSampleIndices = .allocate(capacity: batchSize)
+        stagedSampleIndices.initialize(repeating: 0, count: batchSize)
+        blockSums = FloatBuffer(count: sparseInput ? (GEMM.kBlockCount(s.input) - 1) * batchSize * s.hidden : 0)
         z1 = FloatBuffer(count: batchSize * s.hidden)
         a2 = FloatBuffer(count: batchSize * s.output)
         dy = FloatBuffer(count: batchSize * s.output)
@@ -68,6 +80,14 @@ public final class BatchBuffers: @unchecked Sendable {
     deinit {
         labels.deallocate()
         sampleIndices.deallocate()
+        stagedLabels.deallocate()
+        stagedSampleIndices.deallocate()
+    }
+
+    /// Makes the staged labels and indices current (call while no thread reads either).
+    public func swapStaged() {
+        swap(&labels, &stagedLabels)
+        swap(&sampleIndices, &stagedSampleIndices)
     }
 
     /// The batch-mean loss: the per-row losses summed in row order 0..<B, divided by B.
@@ -173,8 +193,11 @@ public struct Backprop {
     /// a1 = x·W1 + b1; z1 = σ(a1); a2 = z1·W2 + b2; y = softmax(a2); loss = −log(y_t + 1e-7);
     /// dy = (y − t)/B; da1 = (dy·W2ᵀ) ⊙ (1 − z1) ⊙ z1. Also packs these rows of dy (and, for a
     /// dense input, of da1) for phase 2.
+    ///
+    /// For a sparse input, `layerOneDone` says that `forwardBlock` has already run for every
+    /// k-block on these rows (the engine runs it as a phase of its own).
     public func rowPhase(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch, rows: Range<Int>,
-                         input: BatchInput = .dense) {
+                         input: BatchInput = .dense, layerOneDone: Bool = false) {
         let s = layout.shape
         let p = UnsafePointer(net.parameters.pointer)
         guard !rows.isEmpty else { return }
@@ -189,12 +212,15 @@ public struct Backprop {
             let x = MatrixView(rowMajor: batch.x.pointer, rows: B, columns: s.input).rows(rows)
             k.multiply(x, batch.packedW1.pointer, z1, false, scratch.packA.pointer)
         case .sparse(let x):
-            // Row by row, one chain per GEMM k-block of the inputs, as the dense GEMM splits them.
-            for r in rows {
-                let image = batch.sampleIndices[r]
-                for block in 0..<GEMM.kBlockCount(s.input) {
-                    k.sparseRowTimesMatrix(x, x.entries(image, columns: GEMM.kBlock(block, of: s.input)), p + layout.w1.lowerBound,
-                                           s.hidden, s.hidden, batch.z1.pointer + r * s.hidden, block > 0)
+            if !layerOneDone {
+                for block in 0..<GEMM.kBlockCount(s.input) { forwardBlock(net, batch, x, block: block, rows: rows) }
+            }
+            // z1 = block 0 + block 1 + ..., in block order, as the dense GEMM adds its k-blocks.
+            for block in 1..<GEMM.kBlockCount(s.input) {
+                for r in rows {
+                    let z = batch.z1.pointer + r * s.hidden
+                    let sums = batch.blockSums.pointer + ((block - 1) * B + r) * s.hidden
+                    for j in 0..<s.hidden { z[j] += sums[j] }
                 }
             }
         }
@@ -235,6 +261,22 @@ public struct Backprop {
         if slice.biases {
             columnSums(batch.da1.pointer, rows: B, columns: s.hidden, into: g + layout.b1.lowerBound)
             columnSums(batch.dy.pointer, rows: B, columns: s.output, into: g + layout.b2.lowerBound)
+        }
+    }
+
+    /// Sparse input: the multiply-add chain of x·W1 over input k-block `block` (`GEMM.kBlock`) for
+    /// batch rows `rows`, into z1 (block 0) or `batch.blockSums` (later blocks). It reads only the
+    /// rows of W1 in that k-block, so an engine that gives each k-block a home worker keeps those
+    /// rows of W1 on one core: that worker also sums and updates them in the parameter phase.
+    public func forwardBlock(_ net: TwoLayerNet, _ batch: BatchBuffers, _ x: SparseRows, block: Int, rows: Range<Int>) {
+        let s = layout.shape
+        let w1 = UnsafePointer(net.parameters.pointer) + layout.w1.lowerBound
+        let columns = GEMM.kBlock(block, of: s.input)
+        precondition(block == 0 || batch.blockSums.count > 0, "BatchBuffers was made without sparseInput")
+        for r in rows {
+            let out = block == 0 ? batch.z1.pointer + r * s.hidden
+                                 : batch.blockSums.pointer + ((block - 1) * batch.batchSize + r) * s.hidden
+            kernels.sparseRowTimesMatrix(x, x.entries(batch.sampleIndices[r], columns: columns), w1, s.hidden, s.hidden, out, false)
         }
     }
 

@@ -3,75 +3,117 @@ import Synchronization
 
 /// Phases of independent work items shared by a pool of threads: the engine's only synchronisation.
 ///
-/// Each phase has a number of items. Every thread grabs items of the current phase with one atomic
-/// compare-and-swap on a word that holds (phase, item count, next item) — one word, so a thread
-/// can never pair a phase with another phase's count — runs them, and counts them done; the
-/// thread that completes the last item runs the serial step (`complete`), which names the next
-/// phase's item count (or ends the run), and publishes the next phase.
+/// Each phase has a number of items. A thread claims an item of the current phase with one
+/// compare-and-swap on that item's claim word (the last phase that claimed it), runs it, and counts
+/// it done; the thread that completes the last item runs the serial step (`complete`), which names
+/// the next phase's item count (or ends the run), and publishes the next phase as one 64-bit word
+/// (phase << 32 | item count), so a thread can never pair a phase with another phase's count.
 ///
-/// Why dynamic items rather than a fixed share per thread behind a barrier: a barrier needs every
-/// thread to arrive, so with more threads than CPUs each phase waits for descheduled threads (a
-/// pure spin barrier measured 12-213 ms per round with 8 threads on 2 CPUs, ../shared/NOTES.md).
-/// Here a phase ends when its items are done, by whichever threads are running; a thread that is
-/// descheduled or asleep delays nobody. It also balances load when a CPU is shared with other work.
-/// Which thread runs which item never changes the results (docs/reproducibility.md).
+/// Affinity: an item may have a home thread (`home`). A thread first claims all of its home items
+/// (up to 64 at a time, before running any), then runs them, then takes whatever is left of the
+/// phase. So while every thread is running, an item runs on its home thread every iteration and the
+/// data it updates (a block of W1) never moves between cores; a thread that is descheduled or
+/// asleep still delays nobody, because the others take its unclaimed items.
+///
+/// Why items rather than a fixed share per thread behind a barrier: a barrier needs every thread
+/// to arrive, so with more threads than CPUs each phase waits for descheduled threads (a pure spin
+/// barrier measured 12-213 ms per round with 8 threads on 2 CPUs, ../shared/NOTES.md). Here a phase
+/// ends when its items are done, by whichever threads are running. Which thread runs which item
+/// never changes the results (docs/reproducibility.md).
 ///
 /// Waiting for the next phase escalates: spin with the pause hint (fast hand-off, about 0.1 µs,
 /// while threads <= CPUs), then `sched_yield`, then sleep on a futex; the publisher wakes sleepers.
 public final class WorkQueue: @unchecked Sendable {
-    /// phase << 32 | item count << 16 | next item.
-    private let cursor: Atomic<UInt64>
+    /// phase << 32 | item count of the published phase.
+    private let state: Atomic<UInt64>
     private let done = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let finished = Atomic<Bool>(false)
+    /// Per item: the last phase that claimed it (initially "phase −1").
+    private let claims: UnsafeMutablePointer<UInt32>
     /// The published phase (32 bits, so a futex can sleep on it).
     private let published: UnsafeMutablePointer<UInt32>
+    public let capacity: Int
     public let spinLimit: Int
     public let yieldLimit: Int
 
-    /// `oversubscribed` (more threads than CPUs): waiting threads spin briefly and soon sleep,
-    /// leaving the CPUs to threads that have items; otherwise they spin up to about 100 µs first.
-    /// The most items a phase may have (16 bits of the cursor word).
-    public static let maximumItems = 65_535
-
-    public init(firstPhaseItems: Int, oversubscribed: Bool) {
-        precondition(firstPhaseItems > 0 && firstPhaseItems <= Self.maximumItems)
-        cursor = Atomic(UInt64(firstPhaseItems) << 16)
+    /// `capacity`: the most items any phase will have. `oversubscribed` (more threads than CPUs):
+    /// waiting threads spin briefly and soon sleep, leaving the CPUs to threads that have items;
+    /// otherwise they spin up to about 100 µs first.
+    public init(firstPhaseItems: Int, capacity: Int, oversubscribed: Bool) {
+        precondition(firstPhaseItems > 0 && firstPhaseItems <= capacity && capacity <= Int(UInt32.max))
+        state = Atomic(UInt64(firstPhaseItems))
+        self.capacity = capacity
+        claims = .allocate(capacity: capacity)
+        claims.initialize(repeating: UInt32.max, count: capacity)
         published = .allocate(capacity: 1)
         published.initialize(to: 0)
         spinLimit = oversubscribed ? 50 : 20_000
         yieldLimit = oversubscribed ? 3 : 100
     }
 
-    deinit { published.deallocate() }
+    deinit {
+        claims.deallocate()
+        published.deallocate()
+    }
 
-    /// Run by every thread of the pool. `execute(phase, item)` runs one item; `complete(phase)`
-    /// runs once per phase on the thread that finished its last item and returns the next phase's
-    /// item count (> 0), or nil to end the run. Returns when the run has ended.
-    public func work(execute: (_ phase: UInt32, _ item: Int) -> Void, complete: (_ phase: UInt32) -> Int?) {
+    /// Run by every thread of the pool. `worker` is this thread's index, compared with
+    /// `home(phase, item)` (nil: no home, any thread). `execute(phase, item)` runs one item;
+    /// `complete(phase)` runs once per phase on the thread that finished its last item and returns
+    /// the next phase's item count (1...capacity), or nil to end the run. Returns when the run has ended.
+    public func work(worker: Int, home: (_ phase: UInt32, _ item: Int) -> Int?,
+                     execute: (_ phase: UInt32, _ item: Int) -> Void, complete: (_ phase: UInt32) -> Int?) {
         var phase: UInt32 = 0
         while true {
-            phase = waitForPhase(atLeast: phase)
+            waitForPhase(atLeast: phase)
             if finished.load(ordering: .acquiring) { return }
-            while true {
-                let c = cursor.load(ordering: .acquiring)
-                let item = Int(c & 0xFFFF), count = Int(c >> 16 & 0xFFFF)
-                guard UInt32(truncatingIfNeeded: c >> 32) == phase, item < count else { break }
-                guard cursor.compareExchange(expected: c, desired: c + 1, ordering: .acquiringAndReleasing).exchanged else { continue }
+            let s = state.load(ordering: .acquiring)
+            phase = UInt32(truncatingIfNeeded: s >> 32)
+            let count = Int(truncatingIfNeeded: s & 0xFFFF_FFFF)
+            func run(_ item: Int) {
                 execute(phase, item)
                 if done.wrappingAdd(1, ordering: .acquiringAndReleasing).newValue == count {
                     done.store(0, ordering: .relaxed)
                     if let next = complete(phase) {
-                        precondition(next > 0 && next <= Self.maximumItems, "a phase has 1 to 65535 items")
-                        cursor.store(UInt64(phase &+ 1) << 32 | UInt64(next) << 16, ordering: .releasing)
+                        precondition(next > 0 && next <= capacity, "a phase has 1 to \(capacity) items")
+                        state.store(UInt64(phase &+ 1) << 32 | UInt64(next), ordering: .releasing)
                     } else {
                         finished.store(true, ordering: .releasing)
                     }
                     publish(phase &+ 1)
                 }
             }
+            // Home items: claim a group of up to 64, then run them.
+            var first = 0
+            while first < count {
+                var mine: UInt64 = 0
+                let end = min(first + 64, count)
+                for item in first..<end where home(phase, item) == worker && claim(item, phase) { mine |= 1 << UInt64(item - first) }
+                while mine != 0 {
+                    let bit = mine.trailingZeroBitCount
+                    mine &= mine - 1
+                    run(first + bit)
+                }
+                first = end
+            }
+            // Then whatever is left.
+            for item in 0..<count where claim(item, phase) { run(item) }
             phase &+= 1
         }
+    }
+
+    /// The queue without affinity: any thread takes any item.
+    public func work(execute: (_ phase: UInt32, _ item: Int) -> Void, complete: (_ phase: UInt32) -> Int?) {
+        work(worker: -1, home: { _, _ in nil }, execute: execute, complete: complete)
+    }
+
+    /// Claims `item` for `phase` unless some thread already did (its word holds `phase`) — or a
+    /// later phase did, which a thread that fell behind must not take.
+    private func claim(_ item: Int, _ phase: UInt32) -> Bool {
+        let word = claims + item
+        let last = csupport_load_u32(word)
+        guard Int32(bitPattern: phase &- last) > 0 else { return false }
+        return csupport_cas_u32(word, last, phase) != 0
     }
 
     /// Sequentially consistent store of the phase, then a load of `sleepers`: pairs with a sleeper's
@@ -81,12 +123,12 @@ public final class WorkQueue: @unchecked Sendable {
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 { csupport_futex_wake_all(published) }
     }
 
-    /// The published phase once it is `phase` or later (threads may skip phases others finished).
-    private func waitForPhase(atLeast phase: UInt32) -> UInt32 {
+    /// Returns once the published phase is `phase` or later (threads may skip phases others finished).
+    private func waitForPhase(atLeast phase: UInt32) {
         var rounds = 0
         while true {
             let now = csupport_load_u32(published)
-            if Int32(bitPattern: now &- phase) >= 0 || finished.load(ordering: .acquiring) { return now }
+            if Int32(bitPattern: now &- phase) >= 0 || finished.load(ordering: .acquiring) { return }
             if rounds < spinLimit {
                 csupport_cpu_relax()
             } else if rounds < spinLimit + yieldLimit {

@@ -45,6 +45,18 @@ public final class ShardedLoader: @unchecked Sendable {
         self.sparseCopies = sparseCopies
     }
 
+    /// The relative work of layer 1 for each input k-block (`GEMM.kBlock`): the mean non-zero
+    /// pixels of the block for a sparse input, the block's width for a dense one.
+    public func layerOneWeights(inputs: Int) -> [Double] {
+        (0..<GEMM.kBlockCount(inputs)).map { b in
+            let columns = GEMM.kBlock(b, of: inputs)
+            switch encoding {
+            case .dense: return Double(columns.count)
+            case .sparse: return sparseCopies.values.first!.meanNonZeros(columns: columns)
+            }
+        }
+    }
+
     /// What layer 1 of a worker on `node` reads.
     public func input(node: Int) -> BatchInput {
         switch encoding {
@@ -53,10 +65,12 @@ public final class ShardedLoader: @unchecked Sendable {
         }
     }
 
-    /// Prefetch hints for the images of `rows` of `iteration`, to be assembled later (the engine
-    /// issues them for the next iteration during the parameter phase of the current one).
-    /// For sparse input: the image's row offsets, block table and entries; for dense: its bytes.
-    public func prefetch(iteration: Int, rows: Range<Int>, node: Int) {
+    /// Ahead of time, for `rows` of `iteration` (the next one, while the current iteration's
+    /// parameter phase runs): for a sparse input, the sample indices and labels go to the batch's
+    /// staged buffers (`BatchBuffers.swapStaged` makes them current) and prefetch hints bring each
+    /// image's row offsets, block table and entries towards the caches; for a dense input, only the
+    /// prefetch hints for the image bytes (the row phase assembles them).
+    public func stage(iteration: Int, rows: Range<Int>, into batch: BatchBuffers, node: Int) {
         switch encoding {
         case .dense:
             let n = images.pixelsPerImage
@@ -68,15 +82,19 @@ public final class ShardedLoader: @unchecked Sendable {
             }
         case .sparse:
             let x = (sparseCopies[node] ?? sparseCopies.values.first!).rows
-            for row in rows {
-                let image = sampler.index(iteration: iteration, row: row)
-                csupport_prefetch(x.blockStart + image * (x.blocksPerRow + 1))
-                let entries = x.entries(image)
-                for offset in stride(from: entries.lowerBound, to: entries.upperBound, by: 32) {
-                    csupport_prefetch(x.indices + offset)
-                }
-                for offset in stride(from: entries.lowerBound, to: entries.upperBound, by: 64) {
-                    csupport_prefetch(x.values + offset)
+            images.labels.withUnsafeBufferPointer { labels in
+                for row in rows {
+                    let image = sampler.index(iteration: iteration, row: row)
+                    batch.stagedSampleIndices[row] = image
+                    batch.stagedLabels[row] = Int32(labels[image])
+                    csupport_prefetch(x.blockStart + image * (x.blocksPerRow + 1))
+                    let entries = x.entries(image)
+                    for offset in stride(from: entries.lowerBound, to: entries.upperBound, by: 32) {
+                        csupport_prefetch(x.indices + offset)
+                    }
+                    for offset in stride(from: entries.lowerBound, to: entries.upperBound, by: 64) {
+                        csupport_prefetch(x.values + offset)
+                    }
                 }
             }
         }

@@ -66,9 +66,6 @@ public struct TrainingOutcome: Sendable {
 ///
 /// Which thread runs which item depends on timing; the results do not (docs/reproducibility.md).
 public final class Trainer: @unchecked Sendable {
-    /// Rows per row-phase item: one register tile of the GEMM (`GEMM.mr`).
-    public static let rowsPerItem = GEMM.mr
-
     public let configuration: TrainingConfiguration
     public let net: TwoLayerNet
     public let loader: ShardedLoader
@@ -121,9 +118,13 @@ public final class Trainer: @unchecked Sendable {
             return TrainingOutcome(stop: .completed, iterationsDone: start, losses: [], trainSeconds: 0, phases: PhaseTimes(), warnings: [])
         }
         loader.sampler.prepare(iteration: start)
-        let rowItems = (config.batchSize + Self.rowsPerItem - 1) / Self.rowsPerItem
-        let parameterItems = ParameterSlice.blocks(layout.shape)
-        let queue = WorkQueue(firstPhaseItems: rowItems, oversubscribed: placement.slots.count > topology.cpuCount)
+        let schedule = Schedule(shape: layout.shape, batchSize: config.batchSize, workers: placement.slots.count, sparse: sparse,
+                                blockWeights: loader.layerOneWeights(inputs: layout.shape.input))
+        // A sparse run's items read the batch's indices from the start of the iteration: the first
+        // batch is staged here, the next ones by the parameter phase before them.
+        if sparse { loader.assemble(iteration: start, rows: 0..<config.batchSize, into: batch, node: placement.nodes[0]) }
+        let queue = WorkQueue(firstPhaseItems: schedule.itemCount(schedule.phases[0]), capacity: schedule.capacity,
+                              oversubscribed: placement.slots.count > topology.cpuCount)
         let net = self.net, loader = self.loader, stopRequest = self.stopRequest
         let clock = ContinuousClock.now
         let times = PhaseLog(workers: placement.slots.count)
@@ -132,36 +133,46 @@ public final class Trainer: @unchecked Sendable {
             let input = loader.input(node: worker.slot.node)
             var mine = PhaseTimes()
             let entered = ContinuousClock.now
-            queue.work(execute: { phase, item in
+            queue.work(worker: worker.index, home: schedule.home, execute: { phase, item in
                 let t0 = ContinuousClock.now
-                let i = start + Int(phase / 2)
-                if phase % 2 == 0 {
-                    let rows = item * Self.rowsPerItem..<min((item + 1) * Self.rowsPerItem, config.batchSize)
-                    loader.assemble(iteration: i, rows: rows, into: batch, node: worker.slot.node)
-                    backprop.rowPhase(net, batch, scratch, rows: rows, input: input)
+                let (kind, _, done) = schedule.locate(phase)
+                let i = start + done
+                switch kind {
+                case .layerOne:
+                    guard case .sparse(let x) = input else { preconditionFailure("layer-one items are for sparse input") }
+                    let work = schedule.layerOneItems[item]
+                    backprop.forwardBlock(net, batch, x, block: work.block, rows: work.rows)
                     mine.compute += (ContinuousClock.now - t0).seconds
-                } else {
-                    backprop.parameterStep(net, batch, scratch, slice: parameterItems[item], learningRate: config.learningRate,
-                                           input: input)
-                    // Overlap: bring this item's share of the next batch's images towards the caches.
-                    let next = i + 1
-                    if next < total {
-                        let share = item * config.batchSize / parameterItems.count..<(item + 1) * config.batchSize / parameterItems.count
-                        loader.prefetch(iteration: next, rows: share, node: worker.slot.node)
+                case .rows:
+                    let rows = schedule.rowItems[item]
+                    if !sparse { loader.assemble(iteration: i, rows: rows, into: batch, node: worker.slot.node) }
+                    backprop.rowPhase(net, batch, scratch, rows: rows, input: input, layerOneDone: sparse)
+                    mine.compute += (ContinuousClock.now - t0).seconds
+                case .parameters:
+                    let slices = schedule.parameterItems
+                    backprop.parameterStep(net, batch, scratch, slice: slices[item], learningRate: config.learningRate, input: input)
+                    // Overlap: stage this item's share of the next batch (sparse: indices and labels)
+                    // and bring its images towards the caches.
+                    if i + 1 < total {
+                        let share = item * config.batchSize / slices.count..<(item + 1) * config.batchSize / slices.count
+                        loader.stage(iteration: i + 1, rows: share, into: batch, node: worker.slot.node)
                     }
                     mine.reduction += (ContinuousClock.now - t0).seconds
                 }
             }, complete: { phase in
-                if phase % 2 == 0 {
-                    // No worker reads the sampler until the next row phase: make the next
-                    // iteration's epochs available now, so the parameter phase can prefetch it.
-                    let i = start + Int(phase / 2)
+                let (kind, _, done) = schedule.locate(phase)
+                let i = start + done
+                switch kind {
+                case .layerOne: return schedule.rowItems.count
+                case .rows:
+                    // No worker reads the sampler until the parameter phase stages the next batch:
+                    // make the next iteration's epochs available now.
                     if i + 1 < total { loader.sampler.prepare(iteration: i + 1) }
-                    return parameterItems.count
+                    return schedule.parameterItems.count
+                case .parameters: break
                 }
                 let t0 = ContinuousClock.now
                 defer { mine.bookkeeping += (ContinuousClock.now - t0).seconds }
-                let i = start + Int(phase / 2)
                 let loss = batch.meanLoss
                 shared.losses.append(loss)
                 if !loss.isFinite {
@@ -180,7 +191,8 @@ public final class Trainer: @unchecked Sendable {
                     return nil
                 }
                 backprop.prepareRowPhase(net, batch)
-                return rowItems
+                if sparse { batch.swapStaged() }
+                return schedule.itemCount(schedule.phases[0])
             })
             mine.synchronisation = (ContinuousClock.now - entered).seconds - mine.compute - mine.reduction - mine.bookkeeping
             times.record(worker.index, mine)

@@ -55,27 +55,45 @@ final class ParallelTests: XCTestCase {
         }
     }
 
-    /// 16 threads on this machine's few CPUs, 3,000 phases of varying item counts: every item of
-    /// every phase runs exactly once, the serial step sees all of them done, phases run in order,
-    /// and the run ends (no deadlock, no lost wake-up).
+    /// 16 threads on this machine's few CPUs, 3,000 phases of varying item counts, with and without
+    /// home threads for the items: every item of every phase runs exactly once, the serial step sees
+    /// all of them done, phases run in order, and the run ends (no deadlock, no lost wake-up).
     func testWorkQueueWithMoreThreadsThanCores() {
-        for oversubscribed in [true, false] {
+        for (oversubscribed, affinity) in [(true, false), (false, false), (true, true), (false, true)] {
             let workers = 16, phases = 3000
             @Sendable func items(_ phase: Int) -> Int { 1 + (phase * 7) % 23 }
             let log = ItemLog(phases: phases, maxItems: 23)
-            let queue = WorkQueue(firstPhaseItems: items(0), oversubscribed: oversubscribed)
+            let queue = WorkQueue(firstPhaseItems: items(0), capacity: 23, oversubscribed: oversubscribed)
             let placement = Placement(topology: Topology.discover(), workers: workers, policy: .none)
-            WorkerPool.run(placement: placement) { _ in
-                queue.work(execute: { phase, item in
+            WorkerPool.run(placement: placement) { worker in
+                queue.work(worker: worker.index, home: { phase, item in affinity ? (item * 5 + Int(phase)) % workers : nil },
+                           execute: { phase, item in
                     log.ran(Int(phase), item)
                 }, complete: { phase in
                     log.completed(Int(phase), expecting: items(Int(phase)))
                     return Int(phase) + 1 < phases ? items(Int(phase) + 1) : nil
                 })
             }
-            XCTAssertEqual(log.errors, [], "oversubscribed: \(oversubscribed)")
+            XCTAssertEqual(log.errors, [], "oversubscribed: \(oversubscribed), affinity: \(affinity)")
             XCTAssertEqual(log.completedPhases, phases)
         }
+    }
+
+    /// One thread whose home is every item, and one whose home is none: the first runs them all
+    /// when it claims them before the other starts (it is alone for the first phase).
+    func testHomeItemsAreClaimedByTheirHomeThread() {
+        let queue = WorkQueue(firstPhaseItems: 40, capacity: 40, oversubscribed: false)
+        let log = ItemLog(phases: 1, maxItems: 40)
+        let ranOn = Seen(count: 40)
+        queue.work(worker: 0, home: { _, _ in 0 }, execute: { phase, item in
+            log.ran(Int(phase), item)
+            ranOn.set(item, 0)
+        }, complete: { phase in
+            log.completed(Int(phase), expecting: 40)
+            return nil
+        })
+        XCTAssertEqual(log.errors, [])
+        XCTAssertEqual(ranOn.values, Array(repeating: 0, count: 40))
     }
 
     func testWorkersArePinnedWherePlanned() {

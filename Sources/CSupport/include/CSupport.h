@@ -30,6 +30,12 @@ void csupport_yield(void);
 uint32_t csupport_load_u32(const uint32_t *word);
 void csupport_store_u32(uint32_t *word, uint32_t value);
 
+/// Sequentially consistent compare-and-swap of a 32-bit word; returns 1 when `*word` was `expected`
+/// and is now `desired`.
+static inline int csupport_cas_u32(uint32_t *word, uint32_t expected, uint32_t desired) {
+    return __atomic_compare_exchange_n(word, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
 /// futex(2) FUTEX_WAIT_PRIVATE: sleeps while *word == expected (returns at once otherwise).
 void csupport_futex_wait(uint32_t *word, uint32_t expected);
 

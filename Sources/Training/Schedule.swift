@@ -1,0 +1,92 @@
+import Kernels
+import Model
+
+/// The phases of one training iteration, the work items of each, and each item's home worker
+/// (`WorkQueue` runs an item on its home worker while that worker keeps up).
+///
+/// Dense input, two phases:   rows (assemble, forward, dy, da1) -> parameters (reduce, update)
+/// Sparse input, three:       layer one (x·W1 by input k-block) -> rows -> parameters
+///
+/// Homes follow the data each item writes. With a sparse input, the input k-blocks of x·W1 (two
+/// for 784 inputs, `GEMM.kBlock`) are dealt to groups of workers, and the parameter items that
+/// sum and update those W1 rows go to the same group: with 2 workers each owns one half of W1,
+/// reads it forward, updates it backward, and never has it taken away by the other core. The
+/// parameter items that are not W1 (W2, biases) go to the group whose k-blocks carry the least
+/// layer-one work (`blockWeights`; MNIST's upper half holds 71 of an image's 150 non-zero pixels,
+/// the lower half 79). Row items go to workers in contiguous runs. None of this changes a result,
+/// only where it is computed.
+struct Schedule {
+    enum Phase { case layerOne, rows, parameters }
+
+    let phases: [Phase]
+    /// Layer-one items: an input k-block and a range of batch rows.
+    let layerOneItems: [(block: Int, rows: Range<Int>)]
+    let rowItems: [Range<Int>]
+    let parameterItems: [ParameterSlice]
+    private let homes: [[Int]]
+
+    /// Rows per row-phase item: one register tile of the GEMM (`GEMM.mr`).
+    static let rowsPerItem = GEMM.mr
+
+    init(shape: NetworkShape, batchSize: Int, workers: Int, sparse: Bool, blockWeights: [Double]) {
+        let blocks = GEMM.kBlockCount(shape.input)
+        precondition(blockWeights.count == blocks)
+        let groupCount = min(blocks, workers)
+        let groups = (0..<groupCount).map { Array(stride(from: $0, to: workers, by: groupCount)) }
+        func group(ofBlock b: Int) -> [Int] { groups[b % groupCount] }
+
+        var layerOne: [(block: Int, rows: Range<Int>)] = [], layerOneHomes: [Int] = []
+        if sparse {
+            let chunks = max(1, workers / groupCount)
+            for b in 0..<blocks {
+                for c in 0..<chunks {
+                    let rows = c * batchSize / chunks..<(c + 1) * batchSize / chunks
+                    guard !rows.isEmpty else { continue }
+                    layerOne.append((b, rows))
+                    layerOneHomes.append(group(ofBlock: b)[c % group(ofBlock: b).count])
+                }
+            }
+        }
+        layerOneItems = layerOne
+        let rows = stride(from: 0, to: batchSize, by: Self.rowsPerItem).map { $0..<min($0 + Self.rowsPerItem, batchSize) }
+        rowItems = rows
+        let rowHomes = rows.indices.map { $0 * workers / rows.count }
+        let slices = ParameterSlice.blocks(shape)
+        parameterItems = slices
+        var groupWeights = [Double](repeating: 0, count: groupCount)
+        for b in 0..<blocks { groupWeights[b % groupCount] += blockWeights[b] }
+        let lightest = groups[groupWeights.indices.min { groupWeights[$0] < groupWeights[$1] }!]
+        var parameterHomes: [Int] = [], perBlock = [Int](repeating: 0, count: blocks), others = 0
+        for slice in slices {
+            if let k = slice.w1Rows.first {
+                let b = (0..<blocks).first { GEMM.kBlock($0, of: shape.input).contains(k) }!
+                parameterHomes.append(group(ofBlock: b)[perBlock[b] % group(ofBlock: b).count])
+                perBlock[b] += 1
+            } else {
+                parameterHomes.append(lightest[others % lightest.count])
+                others += 1
+            }
+        }
+        phases = sparse ? [.layerOne, .rows, .parameters] : [.rows, .parameters]
+        homes = (sparse ? [layerOneHomes] : []) + [rowHomes, parameterHomes]
+    }
+
+    /// The kind of queue phase `phase` and the iteration (counted from the run's start) it belongs to.
+    func locate(_ phase: UInt32) -> (phase: Phase, index: Int, iteration: Int) {
+        let p = Int(phase)
+        return (phases[p % phases.count], p % phases.count, p / phases.count)
+    }
+
+    func itemCount(_ phase: Phase) -> Int {
+        switch phase {
+        case .layerOne: return layerOneItems.count
+        case .rows: return rowItems.count
+        case .parameters: return parameterItems.count
+        }
+    }
+
+    func home(_ phase: UInt32, _ item: Int) -> Int { homes[locate(phase).index][item] }
+
+    /// The most items of any phase (the work queue's capacity).
+    var capacity: Int { phases.map(itemCount).max()! }
+}
