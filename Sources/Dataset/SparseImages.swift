@@ -101,17 +101,6 @@ public final class SparseImages: @unchecked Sendable {
         blockStart.deallocate()
     }
 
-    /// Mean non-zero pixels per image with columns in `columns`, over every `stride`-th image.
-    public func meanNonZeros(columns: Range<Int>, stride: Int = 16) -> Double {
-        let view = rows
-        var total = 0, images = 0
-        for image in Swift.stride(from: 0, to: count, by: stride) {
-            total += view.entries(image, columns: columns).count
-            images += 1
-        }
-        return images == 0 ? 0 : Double(total) / Double(images)
-    }
-
     /// The view the kernels read; valid while this object lives.
     public var rows: SparseRows {
         SparseRows(rowCount: count, columns: pixelsPerImage, indices: indices, values: values, table: table,

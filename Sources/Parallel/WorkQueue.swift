@@ -11,7 +11,8 @@ import Synchronization
 ///
 /// Affinity: an item may have a home thread (`home`). A thread first claims all of its home items
 /// (up to 64 at a time, before running any), then runs them, then takes whatever is left of the
-/// phase. So while every thread is running, an item runs on its home thread every iteration and the
+/// phase (items without a home, and home items of threads that have not come), scanning from its
+/// own offset. So while every thread is running, an item runs on its home thread every iteration and the
 /// data it updates (a block of W1) never moves between cores; a thread that is descheduled or
 /// asleep still delays nobody, because the others take its unclaimed items.
 ///
@@ -34,14 +35,18 @@ public final class WorkQueue: @unchecked Sendable {
     /// The published phase (32 bits, so a futex can sleep on it).
     private let published: UnsafeMutablePointer<UInt32>
     public let capacity: Int
+    /// Threads that will call `work`: each starts its search for items without a home at its own
+    /// offset (thread t at t/threads of the phase), so threads rarely contend for the same item.
+    public let threads: Int
     public let spinLimit: Int
     public let yieldLimit: Int
 
     /// `capacity`: the most items any phase will have. `oversubscribed` (more threads than CPUs):
     /// waiting threads spin briefly and soon sleep, leaving the CPUs to threads that have items;
     /// otherwise they spin up to about 100 µs first.
-    public init(firstPhaseItems: Int, capacity: Int, oversubscribed: Bool) {
-        precondition(firstPhaseItems > 0 && firstPhaseItems <= capacity && capacity <= Int(UInt32.max))
+    public init(firstPhaseItems: Int, capacity: Int, threads: Int = 1, oversubscribed: Bool) {
+        precondition(firstPhaseItems > 0 && firstPhaseItems <= capacity && capacity <= Int(UInt32.max) && threads >= 1)
+        self.threads = threads
         state = Atomic(UInt64(firstPhaseItems))
         self.capacity = capacity
         claims = .allocate(capacity: capacity)
@@ -96,8 +101,12 @@ public final class WorkQueue: @unchecked Sendable {
                 }
                 first = end
             }
-            // Then whatever is left.
-            for item in 0..<count where claim(item, phase) { run(item) }
+            // Then whatever is left, starting at this thread's offset.
+            let offset = worker >= 0 ? worker % threads * count / threads : 0
+            for j in 0..<count {
+                let item = (offset + j) % count
+                if claim(item, phase) { run(item) }
+            }
             phase &+= 1
         }
     }

@@ -45,18 +45,6 @@ public final class ShardedLoader: @unchecked Sendable {
         self.sparseCopies = sparseCopies
     }
 
-    /// The relative work of layer 1 for each input k-block (`GEMM.kBlock`): the mean non-zero
-    /// pixels of the block for a sparse input, the block's width for a dense one.
-    public func layerOneWeights(inputs: Int) -> [Double] {
-        (0..<GEMM.kBlockCount(inputs)).map { b in
-            let columns = GEMM.kBlock(b, of: inputs)
-            switch encoding {
-            case .dense: return Double(columns.count)
-            case .sparse: return sparseCopies.values.first!.meanNonZeros(columns: columns)
-            }
-        }
-    }
-
     /// What layer 1 of a worker on `node` reads.
     public func input(node: Int) -> BatchInput {
         switch encoding {
@@ -65,11 +53,11 @@ public final class ShardedLoader: @unchecked Sendable {
         }
     }
 
-    /// Ahead of time, for `rows` of `iteration` (the next one, while the current iteration's
-    /// parameter phase runs): for a sparse input, the sample indices and labels go to the batch's
-    /// staged buffers (`BatchBuffers.swapStaged` makes them current) and prefetch hints bring each
-    /// image's row offsets, block table and entries towards the caches; for a dense input, only the
-    /// prefetch hints for the image bytes (the row phase assembles them).
+    /// Ahead of time, for `rows` of `iteration` (the next one): for a sparse input, the sample
+    /// indices and labels go to the batch's staged buffers (`BatchBuffers.swapStaged` makes them
+    /// current) and prefetch hints bring each image's row offsets and block table towards the
+    /// caches (`prefetchStaged` then fetches the entries); for a dense input, only prefetch hints
+    /// for the image bytes (the row phase assembles them).
     public func stage(iteration: Int, rows: Range<Int>, into batch: BatchBuffers, node: Int) {
         switch encoding {
         case .dense:
@@ -83,20 +71,37 @@ public final class ShardedLoader: @unchecked Sendable {
         case .sparse:
             let x = (sparseCopies[node] ?? sparseCopies.values.first!).rows
             images.labels.withUnsafeBufferPointer { labels in
+                // Two passes, so the rows' first cache misses (label, row offset) overlap instead
+                // of stalling one after the other.
                 for row in rows {
                     let image = sampler.index(iteration: iteration, row: row)
                     batch.stagedSampleIndices[row] = image
-                    batch.stagedLabels[row] = Int32(labels[image])
+                    csupport_prefetch(labels.baseAddress! + image)
+                    csupport_prefetch(x.rowStart + image)
                     csupport_prefetch(x.blockStart + image * (x.blocksPerRow + 1))
-                    let entries = x.entries(image)
-                    for offset in stride(from: entries.lowerBound, to: entries.upperBound, by: 32) {
-                        csupport_prefetch(x.indices + offset)
-                    }
-                    for offset in stride(from: entries.lowerBound, to: entries.upperBound, by: 64) {
-                        csupport_prefetch(x.values + offset)
-                    }
                 }
+                for row in rows { batch.stagedLabels[row] = Int32(labels[batch.stagedSampleIndices[row]]) }
             }
+        }
+    }
+
+    /// Sparse input: prefetch hints for the staged (next) batch's entries with columns in
+    /// `columns`, all rows. The engine issues them from the parameter item that owns those rows of
+    /// W1, on that item's home core, which is the core that reads them next (docs/architecture.md).
+    public func prefetchStaged(columns: Range<Int>, of batch: BatchBuffers, node: Int) {
+        guard encoding == .sparse else { return }
+        let x = (sparseCopies[node] ?? sparseCopies.values.first!).rows
+        for row in 0..<batch.batchSize {
+            let entries = x.entries(batch.stagedSampleIndices[row], columns: columns)
+            guard !entries.isEmpty else { continue }
+            let last = UnsafeRawPointer(x.indices + entries.upperBound - 1)
+            var p = UnsafeRawPointer(x.indices + entries.lowerBound)
+            while p <= last { csupport_prefetch(p); p += 64 }
+            csupport_prefetch(last)
+            let lastValue = UnsafeRawPointer(x.values + entries.upperBound - 1)
+            var v = UnsafeRawPointer(x.values + entries.lowerBound)
+            while v <= lastValue { csupport_prefetch(v); v += 64 }
+            csupport_prefetch(lastValue)
         }
     }
 

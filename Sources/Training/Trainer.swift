@@ -118,13 +118,15 @@ public final class Trainer: @unchecked Sendable {
             return TrainingOutcome(stop: .completed, iterationsDone: start, losses: [], trainSeconds: 0, phases: PhaseTimes(), warnings: [])
         }
         loader.sampler.prepare(iteration: start)
-        let schedule = Schedule(shape: layout.shape, batchSize: config.batchSize, workers: placement.slots.count, sparse: sparse,
-                                blockWeights: loader.layerOneWeights(inputs: layout.shape.input))
+        let schedule = Schedule(shape: layout.shape, batchSize: config.batchSize, workers: placement.slots.count, sparse: sparse)
         // A sparse run's items read the batch's indices from the start of the iteration: the first
         // batch is staged here, the next ones by the parameter phase before them.
-        if sparse { loader.assemble(iteration: start, rows: 0..<config.batchSize, into: batch, node: placement.nodes[0]) }
+        if sparse {
+            loader.assemble(iteration: start, rows: 0..<config.batchSize, into: batch, node: placement.nodes[0])
+            if start + 1 < total { loader.sampler.prepare(iteration: start + 1) }
+        }
         let queue = WorkQueue(firstPhaseItems: schedule.itemCount(schedule.phases[0]), capacity: schedule.capacity,
-                              oversubscribed: placement.slots.count > topology.cpuCount)
+                              threads: placement.slots.count, oversubscribed: placement.slots.count > topology.cpuCount)
         let net = self.net, loader = self.loader, stopRequest = self.stopRequest
         let clock = ContinuousClock.now
         let times = PhaseLog(workers: placement.slots.count)
@@ -140,8 +142,14 @@ public final class Trainer: @unchecked Sendable {
                 switch kind {
                 case .layerOne:
                     guard case .sparse(let x) = input else { preconditionFailure("layer-one items are for sparse input") }
-                    let work = schedule.layerOneItems[item]
-                    backprop.forwardBlock(net, batch, x, block: work.block, rows: work.rows)
+                    if item < schedule.layerOneItems.count {
+                        let work = schedule.layerOneItems[item]
+                        backprop.forwardBlock(net, batch, x, block: work.block, rows: work.rows)
+                    } else if i + 1 < total {
+                        // Stage a share of the next batch: indices, labels, prefetched images.
+                        let share = schedule.stagingItems[item - schedule.layerOneItems.count]
+                        loader.stage(iteration: i + 1, rows: share, into: batch, node: worker.slot.node)
+                    }
                     mine.compute += (ContinuousClock.now - t0).seconds
                 case .rows:
                     let rows = schedule.rowItems[item]
@@ -151,9 +159,12 @@ public final class Trainer: @unchecked Sendable {
                 case .parameters:
                     let slices = schedule.parameterItems
                     backprop.parameterStep(net, batch, scratch, slice: slices[item], learningRate: config.learningRate, input: input)
-                    // Overlap: stage this item's share of the next batch (sparse: indices and labels)
-                    // and bring its images towards the caches.
-                    if i + 1 < total {
+                    // Sparse input: this core reads these pixels' entries of the next batch next.
+                    if sparse && i + 1 < total && !slices[item].w1Rows.isEmpty {
+                        loader.prefetchStaged(columns: slices[item].w1Rows, of: batch, node: worker.slot.node)
+                    }
+                    // Dense input: bring this item's share of the next batch's images towards the caches.
+                    if !sparse && i + 1 < total {
                         let share = item * config.batchSize / slices.count..<(item + 1) * config.batchSize / slices.count
                         loader.stage(iteration: i + 1, rows: share, into: batch, node: worker.slot.node)
                     }
@@ -165,9 +176,9 @@ public final class Trainer: @unchecked Sendable {
                 switch kind {
                 case .layerOne: return schedule.rowItems.count
                 case .rows:
-                    // No worker reads the sampler until the parameter phase stages the next batch:
-                    // make the next iteration's epochs available now.
-                    if i + 1 < total { loader.sampler.prepare(iteration: i + 1) }
+                    // Dense input: no worker reads the sampler until the parameter phase prefetches
+                    // the next batch: make the next iteration's epochs available now.
+                    if !sparse && i + 1 < total { loader.sampler.prepare(iteration: i + 1) }
                     return schedule.parameterItems.count
                 case .parameters: break
                 }
@@ -191,7 +202,11 @@ public final class Trainer: @unchecked Sendable {
                     return nil
                 }
                 backprop.prepareRowPhase(net, batch)
-                if sparse { batch.swapStaged() }
+                if sparse {
+                    batch.swapStaged()
+                    // The next iteration's layer-one phase stages the one after it.
+                    if i + 2 < total { loader.sampler.prepare(iteration: i + 2) }
+                }
                 return schedule.itemCount(schedule.phases[0])
             })
             mine.synchronisation = (ContinuousClock.now - entered).seconds - mine.compute - mine.reduction - mine.bookkeeping

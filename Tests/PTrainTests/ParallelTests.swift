@@ -63,10 +63,10 @@ final class ParallelTests: XCTestCase {
             let workers = 16, phases = 3000
             @Sendable func items(_ phase: Int) -> Int { 1 + (phase * 7) % 23 }
             let log = ItemLog(phases: phases, maxItems: 23)
-            let queue = WorkQueue(firstPhaseItems: items(0), capacity: 23, oversubscribed: oversubscribed)
+            let queue = WorkQueue(firstPhaseItems: items(0), capacity: 23, threads: workers, oversubscribed: oversubscribed)
             let placement = Placement(topology: Topology.discover(), workers: workers, policy: .none)
             WorkerPool.run(placement: placement) { worker in
-                queue.work(worker: worker.index, home: { phase, item in affinity ? (item * 5 + Int(phase)) % workers : nil },
+                queue.work(worker: worker.index, home: { phase, item in affinity && item % 3 != 0 ? (item * 5 + Int(phase)) % workers : nil },
                            execute: { phase, item in
                     log.ran(Int(phase), item)
                 }, complete: { phase in
