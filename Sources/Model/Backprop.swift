@@ -5,7 +5,8 @@ public enum BatchInput: @unchecked Sendable {
     /// `BatchBuffers.x` holds the normalized rows (the loader assembles them); the products with
     /// W1 are dense GEMMs.
     case dense
-    /// Row r of the batch is row `BatchBuffers.sampleIndices[r]` of these sparse rows; the products
+    /// Row r of the batch is row `BatchBuffers.sampleIndices[r]` of these sparse rows (found through
+    /// `BatchBuffers.entryOffsets`); the products
     /// with W1 skip the zero pixels (`SparseKernels`) and give the dense path's bits.
     case sparse(SparseRows)
 
@@ -35,6 +36,12 @@ public final class BatchBuffers: @unchecked Sendable {
     /// iteration's parameter phase still reads `sampleIndices`; `swapStaged` makes them current.
     public private(set) var stagedLabels: UnsafeMutablePointer<Int32>
     public private(set) var stagedSampleIndices: UnsafeMutablePointer<Int>
+    /// For a sparse input, per row, where the row's image's entries start in each block of
+    /// `SparseRows.blockWidth` columns (`SparseRows.blockOffsets`, `offsetsPerRow` values), and the
+    /// staged (next) batch's. Filled with the indices (`setRow`, `ShardedLoader.stage`).
+    public private(set) var entryOffsets: UnsafeMutablePointer<Int>
+    public private(set) var stagedEntryOffsets: UnsafeMutablePointer<Int>
+    public let offsetsPerRow: Int
     /// For a sparse input: the chains of x·W1 over input k-blocks 1, 2, ... (block 0 goes straight
     /// to z1), (GEMM.kBlockCount(I) − 1) x B x H floats; the row phase adds them to z1 in order.
     public let blockSums: FloatBuffer
@@ -64,6 +71,11 @@ public final class BatchBuffers: @unchecked Sendable {
         stagedSampleIndices = .allocate(capacity: batchSize)
         stagedSampleIndices.initialize(repeating: 0, count: batchSize)
         blockSums = FloatBuffer(count: sparseInput ? (GEMM.kBlockCount(s.input) - 1) * batchSize * s.hidden : 0)
+        offsetsPerRow = sparseInput ? SparseRows.blocksPerRow(columns: s.input) + 1 : 0
+        entryOffsets = .allocate(capacity: max(batchSize * offsetsPerRow, 1))
+        entryOffsets.initialize(repeating: 0, count: max(batchSize * offsetsPerRow, 1))
+        stagedEntryOffsets = .allocate(capacity: max(batchSize * offsetsPerRow, 1))
+        stagedEntryOffsets.initialize(repeating: 0, count: max(batchSize * offsetsPerRow, 1))
         z1 = FloatBuffer(count: batchSize * s.hidden)
         a2 = FloatBuffer(count: batchSize * s.output)
         dy = FloatBuffer(count: batchSize * s.output)
@@ -82,12 +94,26 @@ public final class BatchBuffers: @unchecked Sendable {
         sampleIndices.deallocate()
         stagedLabels.deallocate()
         stagedSampleIndices.deallocate()
+        entryOffsets.deallocate()
+        stagedEntryOffsets.deallocate()
     }
 
     /// Makes the staged labels and indices current (call while no thread reads either).
     public func swapStaged() {
         swap(&labels, &stagedLabels)
         swap(&sampleIndices, &stagedSampleIndices)
+        swap(&entryOffsets, &stagedEntryOffsets)
+    }
+
+    /// Fills row `r` (of the staged buffers with `staged`): its sample index and label, and for a
+    /// sparse input its image's block offsets in `x`.
+    public func setRow(_ r: Int, image: Int, label: Int32, sparse x: SparseRows? = nil, staged: Bool = false) {
+        (staged ? stagedSampleIndices : sampleIndices)[r] = image
+        (staged ? stagedLabels : labels)[r] = label
+        if let x {
+            precondition(offsetsPerRow == x.blocksPerRow + 1, "BatchBuffers was made without sparseInput")
+            x.blockOffsets(image, into: (staged ? stagedEntryOffsets : entryOffsets) + r * offsetsPerRow)
+        }
     }
 
     /// The batch-mean loss: the per-row losses summed in row order 0..<B, divided by B.
@@ -276,7 +302,8 @@ public struct Backprop {
         for r in rows {
             let out = block == 0 ? batch.z1.pointer + r * s.hidden
                                  : batch.blockSums.pointer + ((block - 1) * batch.batchSize + r) * s.hidden
-            kernels.sparseRowTimesMatrix(x, x.entries(batch.sampleIndices[r], columns: columns), w1, s.hidden, s.hidden, out, false)
+            let entries = x.entries(offsets: batch.entryOffsets + r * batch.offsetsPerRow, columns: columns)
+            kernels.sparseRowTimesMatrix(x, entries, w1, s.hidden, s.hidden, out, false)
         }
     }
 
@@ -324,8 +351,8 @@ public struct Backprop {
                 let target = block == 0 ? acc : partial
                 target.update(repeating: 0, count: count)
                 for r in GEMM.kBlock(block, of: B) {
-                    let image = batch.sampleIndices[r]
-                    kernels.sparseScatterRow(x, x.entries(image, columns: k0..<k1), k0, batch.da1.pointer + r * s.hidden,
+                    let entries = x.entries(offsets: batch.entryOffsets + r * batch.offsetsPerRow, columns: k0..<k1)
+                    kernels.sparseScatterRow(x, entries, k0, batch.da1.pointer + r * s.hidden,
                                              s.hidden, target, stride)
                 }
                 if block > 0 { for i in 0..<count { acc[i] += partial[i] } }

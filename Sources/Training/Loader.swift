@@ -80,7 +80,10 @@ public final class ShardedLoader: @unchecked Sendable {
                     csupport_prefetch(x.rowStart + image)
                     csupport_prefetch(x.blockStart + image * (x.blocksPerRow + 1))
                 }
-                for row in rows { batch.stagedLabels[row] = Int32(labels[batch.stagedSampleIndices[row]]) }
+                for row in rows {
+                    let image = batch.stagedSampleIndices[row]
+                    batch.setRow(row, image: image, label: Int32(labels[image]), sparse: x, staged: true)
+                }
             }
         }
     }
@@ -92,7 +95,7 @@ public final class ShardedLoader: @unchecked Sendable {
         guard encoding == .sparse else { return }
         let x = (sparseCopies[node] ?? sparseCopies.values.first!).rows
         for row in 0..<batch.batchSize {
-            let entries = x.entries(batch.stagedSampleIndices[row], columns: columns)
+            let entries = x.entries(offsets: batch.stagedEntryOffsets + row * batch.offsetsPerRow, columns: columns)
             guard !entries.isEmpty else { continue }
             let last = UnsafeRawPointer(x.indices + entries.upperBound - 1)
             var p = UnsafeRawPointer(x.indices + entries.lowerBound)
@@ -105,41 +108,28 @@ public final class ShardedLoader: @unchecked Sendable {
         }
     }
 
-    /// Fills `rows` of `batch.labels` and `batch.sampleIndices` (and, for dense input, `batch.x`)
-    /// for `iteration`, reading from `node`'s copy. The rows' images lie at random places in the
-    /// set, so their cache lines are requested all at once (prefetch) before any is used: the
-    /// misses overlap instead of queueing.
+    /// Fills `rows` of `batch.labels`, `batch.sampleIndices` and, for dense input, `batch.x` (or,
+    /// for sparse input, `batch.entryOffsets`) for `iteration`, reading from `node`'s copy. The
+    /// rows' images lie at random places in the set, so their cache lines are requested all at
+    /// once (prefetch) before any is used: the misses overlap instead of queueing.
     public func assemble(iteration: Int, rows: Range<Int>, into batch: BatchBuffers, node: Int) {
+        let sparse = encoding == .sparse ? (sparseCopies[node] ?? sparseCopies.values.first!).rows : nil
         images.labels.withUnsafeBufferPointer { labels in
             for row in rows {
                 let index = sampler.index(iteration: iteration, row: row)
-                batch.labels[row] = Int32(labels[index])
-                batch.sampleIndices[row] = index
+                batch.setRow(row, image: index, label: Int32(labels[index]), sparse: sparse)
             }
         }
-        switch encoding {
-        case .dense:
-            let n = images.pixelsPerImage
-            let copy = copies[node] ?? copies.values.first!
-            copy.withBytes { pixels in
-                for row in rows {
-                    let image = pixels + batch.sampleIndices[row] * n
-                    for offset in stride(from: 0, to: n, by: 64) { csupport_prefetch(image + offset) }
-                }
-                for row in rows {
-                    kernels.normalizePixels(pixels + batch.sampleIndices[row] * n, n, batch.x.pointer + row * n)
-                }
-            }
-        case .sparse:
-            let x = (sparseCopies[node] ?? sparseCopies.values.first!).rows
+        guard encoding == .dense else { return }
+        let n = images.pixelsPerImage
+        let copy = copies[node] ?? copies.values.first!
+        copy.withBytes { pixels in
             for row in rows {
-                let entries = x.entries(batch.sampleIndices[row])
-                for offset in stride(from: entries.lowerBound, to: entries.upperBound, by: 32) {
-                    csupport_prefetch(x.indices + offset)
-                }
-                for offset in stride(from: entries.lowerBound, to: entries.upperBound, by: 64) {
-                    csupport_prefetch(x.values + offset)
-                }
+                let image = pixels + batch.sampleIndices[row] * n
+                for offset in stride(from: 0, to: n, by: 64) { csupport_prefetch(image + offset) }
+            }
+            for row in rows {
+                kernels.normalizePixels(pixels + batch.sampleIndices[row] * n, n, batch.x.pointer + row * n)
             }
         }
     }

@@ -158,11 +158,16 @@ public final class Trainer: @unchecked Sendable {
                     mine.compute += (ContinuousClock.now - t0).seconds
                 case .parameters:
                     let slices = schedule.parameterItems
-                    backprop.parameterStep(net, batch, scratch, slice: slices[item], learningRate: config.learningRate, input: input)
-                    // Sparse input: this core reads these pixels' entries of the next batch next.
-                    if sparse && i + 1 < total && !slices[item].w1Rows.isEmpty {
-                        loader.prefetchStaged(columns: slices[item].w1Rows, of: batch, node: worker.slot.node)
+                    if item >= slices.count {
+                        // Sparse input: the next batch's entries of one k-block, towards this core.
+                        if i + 1 < total {
+                            let block = schedule.prefetchBlocks[item - slices.count]
+                            loader.prefetchStaged(columns: GEMM.kBlock(block, of: layout.shape.input), of: batch, node: worker.slot.node)
+                        }
+                        mine.reduction += (ContinuousClock.now - t0).seconds
+                        return
                     }
+                    backprop.parameterStep(net, batch, scratch, slice: slices[item], learningRate: config.learningRate, input: input)
                     // Dense input: bring this item's share of the next batch's images towards the caches.
                     if !sparse && i + 1 < total {
                         let share = item * config.batchSize / slices.count..<(item + 1) * config.batchSize / slices.count

@@ -43,9 +43,14 @@ final class SparseTests: XCTestCase {
                         XCTAssertEqual(rows.table[Int(rows.values[p])], Float(rows.values[p]) / 255)
                     }
                     XCTAssertEqual(dense, Array(images.pixels[image * pixels..<(image + 1) * pixels]), "pixels \(pixels) image \(image)")
+                    let offsets = UnsafeMutablePointer<Int>.allocate(capacity: rows.blocksPerRow + 1)
+                    defer { offsets.deallocate() }
+                    rows.blockOffsets(image, into: offsets)
                     for column in 0...pixels {
                         let expected = rows.entries(image).first { Int(rows.indices[$0]) >= column } ?? rows.entries(image).upperBound
                         XCTAssertEqual(rows.position(image, firstColumnAtLeast: column), expected, "pixels \(pixels) column \(column)")
+                        let end = min(pixels, column + column % 61)
+                        XCTAssertEqual(rows.entries(offsets: offsets, columns: column..<end), rows.entries(image, columns: column..<end))
                     }
                 }
             }
@@ -131,10 +136,8 @@ final class SparseTests: XCTestCase {
                 for r in 0..<batchSize {
                     let image = random.int(below: train.count)
                     train.copyNormalized(image, to: dense.x.pointer + r * 784)
-                    for b in [dense, sparse] {
-                        b.sampleIndices[r] = image
-                        b.labels[r] = Int32(train.labels[image])
-                    }
+                    dense.setRow(r, image: image, label: Int32(train.labels[image]))
+                    sparse.setRow(r, image: image, label: Int32(train.labels[image]), sparse: Self.mnistSparse.rows)
                 }
                 let backprop = Backprop(kernels: kernels.functions, layout: net.layout)
                 backprop.gradient(net, dense, WorkerScratch())
