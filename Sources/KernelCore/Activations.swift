@@ -165,6 +165,9 @@ public enum Activations {
         let n = a.columns
         let chunks = (n + 7) / 8
         let scale = Float(batchSize)
+        // Lane numbers as floats: a float comparison compiles to one vector compare, where the
+        // Int32 one became a lane-by-lane loop through memory.
+        let laneIndex = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
         withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: chunks) { e in
             for i in 0..<a.rows {
                 let row = a.base + i * a.rowStride
@@ -173,7 +176,7 @@ public enum Activations {
                 for c in 0..<chunks {
                     let w = min(8, n - c * 8)
                     let v = load(row + c * 8, w, padding: 0) + load(bias + c * 8, w)
-                    let masked = w == 8 ? v : v.replacing(with: lowest, where: SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= Int32(w))
+                    let masked = w == 8 ? v : v.replacing(with: lowest, where: laneIndex .>= Float(w))
                     e[c] = masked
                     vmax = vmax.replacing(with: masked, where: masked .> vmax)
                 }
@@ -183,7 +186,7 @@ public enum Activations {
                 for c in 0..<chunks {
                     let w = min(8, n - c * 8)
                     var x = exp(M.self, e[c] - m)
-                    if w < 8 { x = x.replacing(with: 0, where: SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= Int32(w)) }
+                    if w < 8 { x = x.replacing(with: 0, where: laneIndex .>= Float(w)) }
                     e[c] = x
                     vsum += x
                 }

@@ -24,7 +24,8 @@ struct Schedule {
     /// Layer-one items: an input k-block and a range of batch rows.
     let layerOneItems: [(block: Int, rows: Range<Int>)]
     /// Sparse input: after the layer-one items, these shares of the next batch's rows are staged
-    /// (`ShardedLoader.stage`) in the same phase, by whichever worker finished its block first.
+    /// (`ShardedLoader.stage`) in the same phase, by whichever worker finished its block first;
+    /// the last staging item also packs W2 for the row phase (`Backprop.prepareRowPhase`).
     /// Dense input: each parameter item stages its share of the next batch (prefetch only).
     let stagingItems: [Range<Int>]
     let rowItems: [Range<Int>]

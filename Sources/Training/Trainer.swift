@@ -145,10 +145,13 @@ public final class Trainer: @unchecked Sendable {
                     if item < schedule.layerOneItems.count {
                         let work = schedule.layerOneItems[item]
                         backprop.forwardBlock(net, batch, x, block: work.block, rows: work.rows)
-                    } else if i + 1 < total {
+                    } else {
                         // Stage a share of the next batch: indices, labels, prefetched images.
-                        let share = schedule.stagingItems[item - schedule.layerOneItems.count]
-                        loader.stage(iteration: i + 1, rows: share, into: batch, node: worker.slot.node)
+                        let staging = item - schedule.layerOneItems.count
+                        if i + 1 < total {
+                            loader.stage(iteration: i + 1, rows: schedule.stagingItems[staging], into: batch, node: worker.slot.node)
+                        }
+                        if staging == schedule.stagingItems.count - 1 { backprop.prepareRowPhase(net, batch) }
                     }
                     mine.compute += (ContinuousClock.now - t0).seconds
                 case .rows:
@@ -206,7 +209,7 @@ public final class Trainer: @unchecked Sendable {
                     shared.stop = .interrupted
                     return nil
                 }
-                backprop.prepareRowPhase(net, batch)
+                if !sparse { backprop.prepareRowPhase(net, batch) }  // sparse: a layer-one item packs W2
                 if sparse {
                     batch.swapStaged()
                     // The next iteration's layer-one phase stages the one after it.
