@@ -82,8 +82,10 @@ public struct SparseRows: @unchecked Sendable {
     }
 
     /// The first entry in `p..<end` (one block of a row) with column ≥ `column`, else `end`.
+    /// A column on a block boundary needs no scan (and no load of the row's entries).
     @inlinable
     func scan(from p: Int, to end: Int, column: Int) -> Int {
+        if column % Self.blockWidth == 0 { return p }
         var p = p
         while p < end && Int(indices[p]) < column { p += 1 }
         return p
