@@ -118,7 +118,10 @@ public final class Trainer: @unchecked Sendable {
             return TrainingOutcome(stop: .completed, iterationsDone: start, losses: [], trainSeconds: 0, phases: PhaseTimes(), warnings: [])
         }
         loader.sampler.prepare(iteration: start)
-        let schedule = Schedule(shape: layout.shape, batchSize: config.batchSize, workers: placement.slots.count, sparse: sparse)
+        // Items and homes are planned for the workers that can run at once: with more workers than
+        // CPUs the others only take what is left (a home on a descheduled thread would wait).
+        let planned = max(1, min(placement.slots.count, topology.cpuCount))
+        let schedule = Schedule(shape: layout.shape, batchSize: config.batchSize, workers: planned, sparse: sparse)
         // A sparse run's items read the batch's indices from the start of the iteration: the first
         // batch is staged here, the next ones by the parameter phase before them.
         if sparse {
