@@ -57,6 +57,17 @@ struct EndToEndBenchmark: ParsableCommand {
             (0..<mnist.test.count * 784).map { Double(mnist.test.pixels[$0]) / 255 }, labels: mnist.test.labels.map(Int.init))
         print("test accuracy of the trained model: fast kernels \(fast), Float64 reference path \(reference), difference \(abs(fast - reference))")
         print("ptrain default run, \(workers) workers: median \(fixed(times.median, 2)) s (min \(fixed(times.min, 2)), max \(fixed(times.max, 2))), \(Int(rate)) samples/s, \(fixed(times.median / floor, 2))x the FLOP floor")
+        // The same run with layer one as dense GEMMs (same bits), interleaved with sparse runs so
+        // both see the same machine.
+        var denseConfig = config
+        denseConfig.input = .dense
+        var denseTimes: [Double] = [], sparseTimes: [Double] = []
+        for _ in 0..<repeats {
+            denseTimes.append(trainOnce(denseConfig, data: mnist.train, kernels: kernels, topology: topology).trainSeconds)
+            sparseTimes.append(trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds)
+        }
+        let dense = Stats(denseTimes), sparse = Stats(sparseTimes)
+        print("the same run with --input dense, interleaved with sparse runs: dense median \(fixed(dense.median, 2)) s (\(fixed(dense.median / floor, 2))x the floor), sparse median \(fixed(sparse.median, 2)) s: sparse is \(fixed(dense.median / sparse.median, 2))x faster")
 
         // Peak resident memory of the CLI's default run with 8 workers, measured before any other
         // child process runs (RUSAGE_CHILDREN reports the largest child so far).

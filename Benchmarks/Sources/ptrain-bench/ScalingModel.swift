@@ -4,17 +4,21 @@ import Foundation
 ///
 /// Per iteration and worker, with N workers on N cores spread over `nodes` NUMA nodes:
 ///
-///     T(N) = C·⌈B/6/N⌉/⌈B/6⌉ + R·⌈784/48/N⌉/⌈784/48⌉ + S(N) + X(N)
+///     T(N) = C·⌈I_rows/N⌉/I_rows + R·⌈I_W1/N⌉/I_W1 + S + X(N)
 ///
-/// - C, R: the measured one-worker compute (row phase) and reduction (parameter phase) times,
-///   split into items of 6 rows and 48 W1 rows, so they shrink with N up to the item granularity;
-/// - S(N): the measured one-worker queue overhead per iteration ("sync" + "other"), assumed constant;
-/// - X(N): fetching what other cores wrote. Every row item reads all of packed W1 (4·784·H bytes),
-///   updated by the other workers, and every W1 block reads packed da1 (4·B·H bytes) written by
-///   them, and its share of x (4·B·784/N): a fraction (N−1)/N of these cache lines comes from
-///   another core, at t_line each. t_line is fitted to the default run's 2-worker point; lines
-///   from another node cost `remoteFactor` = 2.5 times as much (an assumption: typical 2-socket
-///   remote/local latency ratio), for a fraction (nodes−1)/nodes of them.
+/// - C, R: the measured one-worker compute (layer-one and row phases) and reduction (parameter
+///   phase) times, split into the engine's items (I_rows = ⌈B/6⌉ row items, I_W1 = 14 W1 items of
+///   56 rows), so they shrink with N up to the item granularity;
+/// - S: the measured one-worker queue overhead per iteration ("sync" + "other"), assumed constant;
+/// - X(N): fetching what other cores wrote (the sparse engine, docs/architecture.md). Each row item
+///   reads its rows' layer-one partial sums of both input k-blocks (4·B·H bytes over the batch),
+///   each W1 item reads all of da1 (4·B·H): a fraction (N−1)/N of those lines was written on
+///   another core. W1 itself stays on its k-block's home core while N ≤ 2 (two k-blocks); with
+///   g = N/2 workers per k-block, (g−1)/g of the block's touched W1 rows (517 of 784 pixels for a
+///   batch of 100, 609 for 1000, measured on MNIST) come from another core. t_line, the cost of
+///   one such line, is fitted to the default run's 2-worker point; lines from another node cost
+///   `remoteFactor` = 2.5 times as much (an assumption: a typical 2-socket remote/local latency
+///   ratio), for a fraction (nodes−1)/nodes of them.
 ///
 /// Efficiency E(N) = T(1) / (N·T(N)). Assumptions, not measurements: perfect per-core compute
 /// scaling otherwise (no memory-bandwidth limit), constant queue overhead, the remote factor.
@@ -23,15 +27,25 @@ struct ScalingModel {
     let cores: Int
     static let remoteFactor = 2.5
 
+    /// Input k-blocks of x·W1 for 784 pixels (`GEMM.kBlockCount(784)`).
+    static let kBlocks = 2.0
+
+    /// Distinct non-zero MNIST pixels in a batch (measured with numpy, mean of 20 random batches).
+    static func touchedPixels(batch: Int) -> Double { batch >= 1000 ? 609 : 517 }
+
     /// Cache lines per worker per iteration that other workers wrote, at N workers.
     func foreignLines(_ p: ScalingBenchmark.Point, workers n: Int) -> Double {
-        let b = Double(p.batch_size), h = Double(p.hidden)
-        let bytes = 4 * 784 * h + 4 * b * h + 4 * b * 784 / Double(n)
-        return Double(n - 1) / Double(n) * bytes / 64
+        let b = Double(p.batch_size), h = Double(p.hidden), workers = Double(n)
+        var lines = (workers - 1) / workers * (4 * b * h + 4 * b * h) / 64
+        if workers > Self.kBlocks {
+            let g = workers / Self.kBlocks
+            lines += (g - 1) / g * 4 * Self.touchedPixels(batch: p.batch_size) / Self.kBlocks * h / 64
+        }
+        return lines
     }
 
     func time(_ one: ScalingBenchmark.Point, workers n: Int, nodes: Int, tLine: Double) -> Double {
-        let rowItems = (Double(one.batch_size) / 6).rounded(.up), w1Items = (784.0 / 48).rounded(.up)
+        let rowItems = (Double(one.batch_size) / 6).rounded(.up), w1Items = 14.0
         let compute = one.compute_us * (rowItems / Double(n)).rounded(.up) / rowItems
         let reduction = one.reduction_us * (w1Items / Double(n)).rounded(.up) / w1Items
         let overhead = one.synchronisation_us + one.bookkeeping_us
