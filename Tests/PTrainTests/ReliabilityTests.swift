@@ -52,15 +52,18 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(resumed, uninterrupted, "interrupted at iteration \(saved.iteration) (SIGINT after \(delay) s)")
     }
 
-    /// A wide net makes stopping slow (finish the iteration, write a 13 MB checkpoint with fsync), so
-    /// a second SIGTERM 5 ms after the first arrives while ptrain is still stopping.
+    /// A wide net and a large dense batch make stopping slow (finish an iteration of about 13 GFLOP,
+    /// write a 13 MB checkpoint with fsync), so a second SIGTERM 5 ms after the first arrives while
+    /// ptrain is still stopping. (With the lecture's batch and sparse input an iteration of the
+    /// 4096-wide net takes only milliseconds, and the run could finish stopping first.)
     func testSecondSignalExitsAtOnce() throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("c.safetensors").path
         let process = Process()
         process.executableURL = ptrainExecutable
-        process.arguments = ["--iterations", "1000000", "--hidden", "4096", "--checkpoint", path, "--checkpoint-every", "1"]
+        process.arguments = ["--iterations", "1000000", "--hidden", "4096", "--batch-size", "1000", "--input", "dense",
+                             "--checkpoint", path, "--checkpoint-every", "1"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

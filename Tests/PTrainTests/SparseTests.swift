@@ -23,6 +23,26 @@ final class SparseTests: XCTestCase {
 
     func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
 
+    func randomBuffer(_ random: inout TestRandom, count: Int) -> FloatBuffer {
+        let b = FloatBuffer(count: count)
+        for i in 0..<count { b.pointer[i] = random.symmetric() }
+        return b
+    }
+
+    /// The images normalized as the dense path sees them.
+    func normalized(_ images: LabeledImages) -> FloatBuffer {
+        let x = FloatBuffer(count: images.pixels.count)
+        images.pixels.withUnsafeBufferPointer { normalizePixels($0.baseAddress!, count: $0.count, into: x.pointer) }
+        return x
+    }
+
+    /// A row-major (rows, columns) matrix packed as a GEMM B-operand.
+    func packed(_ b: FloatBuffer, rows: Int, columns: Int) -> FloatBuffer {
+        let p = FloatBuffer(count: GEMM.packedCount(k: rows, n: columns))
+        GEMM.packB(MatrixView(rowMajor: b.pointer, rows: rows, columns: columns), into: p.pointer, kRange: 0..<rows)
+        return p
+    }
+
     func testSparseImagesRoundTripAndBlockTable() {
         var random = TestRandom(seed: 3)
         for pixels in [1, 7, 55, 56, 57, 100, 784, 1100] {
@@ -68,15 +88,12 @@ final class SparseTests: XCTestCase {
                     let m = 7
                     let images = randomImages(&random, count: m, pixels: pixels, density: 0.3)
                     let sparse = SparseImages(images)
-                    let w = FloatBuffer(count: pixels * columns)
-                    for i in 0..<w.count { w.pointer[i] = random.symmetric() }
-                    let x = FloatBuffer(count: m * pixels)
-                    images.pixels.withUnsafeBufferPointer { normalizePixels($0.baseAddress!, count: m * pixels, into: x.pointer) }
-                    let packed = FloatBuffer(count: GEMM.packedCount(k: pixels, n: columns))
-                    GEMM.packB(MatrixView(rowMajor: w.pointer, rows: pixels, columns: columns), into: packed.pointer, kRange: 0..<pixels)
+                    let w = randomBuffer(&random, count: pixels * columns)
+                    let x = normalized(images)
+                    let packedW = packed(w, rows: pixels, columns: columns)
                     let dense = FloatBuffer(count: m * columns), fromSparse = FloatBuffer(count: m * columns)
                     let scratch = FloatBuffer(count: GEMM.packAScratchCount)
-                    kernels.functions.multiply(MatrixView(rowMajor: x.pointer, rows: m, columns: pixels), packed.pointer,
+                    kernels.functions.multiply(MatrixView(rowMajor: x.pointer, rows: m, columns: pixels), packedW.pointer,
                                                MutableMatrixView(dense.pointer, rows: m, columns: columns), false, scratch.pointer)
                     for r in 0..<m {
                         for block in 0..<GEMM.kBlockCount(pixels) {
@@ -99,15 +116,12 @@ final class SparseTests: XCTestCase {
                     for batch in [1, 7, 100] {
                         let images = randomImages(&random, count: batch, pixels: pixels, density: 0.25)
                         let sparse = SparseImages(images)
-                        let d = FloatBuffer(count: batch * columns)
-                        for i in 0..<d.count { d.pointer[i] = random.symmetric() }
-                        let x = FloatBuffer(count: batch * pixels)
-                        images.pixels.withUnsafeBufferPointer { normalizePixels($0.baseAddress!, count: batch * pixels, into: x.pointer) }
-                        let packed = FloatBuffer(count: GEMM.packedCount(k: batch, n: columns))
-                        GEMM.packB(MatrixView(rowMajor: d.pointer, rows: batch, columns: columns), into: packed.pointer, kRange: 0..<batch)
+                        let d = randomBuffer(&random, count: batch * columns)
+                        let x = normalized(images)
+                        let packedD = packed(d, rows: batch, columns: columns)
                         let dense = FloatBuffer(count: pixels * columns)
                         let scratch = FloatBuffer(count: GEMM.packAScratchCount)
-                        kernels.functions.multiply(MatrixView(rowMajor: x.pointer, rows: batch, columns: pixels).transposed, packed.pointer,
+                        kernels.functions.multiply(MatrixView(rowMajor: x.pointer, rows: batch, columns: pixels).transposed, packedD.pointer,
                                                    MutableMatrixView(dense.pointer, rows: pixels, columns: columns), false, scratch.pointer)
                         let stride = (columns + 7) / 8 * 8
                         let acc = FloatBuffer(count: pixels * stride)
