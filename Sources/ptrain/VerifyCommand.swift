@@ -10,7 +10,7 @@ import Training
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Prove reproducibility: train at each worker count and once split by checkpoint/resume, compare digests.",
+        abstract: "Prove reproducibility: train at each worker count, once with the other layer-one input (dense or sparse) and once split by checkpoint/resume, compare digests.",
         discussion: "Exit status 0 when every digest is equal, 1 on any mismatch.")
 
     @Option(help: "Comma-separated worker counts to compare.")
@@ -37,9 +37,10 @@ struct VerifyCommand: ParsableCommand {
         }
         let topology = Topology.discover()
         let shape = NetworkShape(input: dataset.train.pixelsPerImage, hidden: hyper.hidden, output: LabeledImages.classCount)
-        func train(_ workers: Int, from net: TwoLayerNet, start: Int, until end: Int) throws -> TrainingOutcome {
+        func train(_ workers: Int, from net: TwoLayerNet, start: Int, until end: Int, input: InputChoice = .auto) throws -> TrainingOutcome {
             var config = hyper.configuration(workers: workers, placement: .spread)
             config.iterations = end
+            config.input = input
             let outcome = Trainer(configuration: config, net: net, train: dataset.train, kernels: kernels, topology: topology,
                                   startIteration: start).run()
             guard outcome.stop == .completed else { throw RunError("training stopped: \(outcome.stop)") }
@@ -51,6 +52,15 @@ struct VerifyCommand: ParsableCommand {
             let net = TwoLayerNet(shape: shape, seed: hyper.seed)
             _ = try train(n, from: net, start: 0, until: hyper.iterations)
             digests.append(("workers \(n)", net.parametersSHA256))
+            print("  \(digests.last!.0.padding(toLength: 44, withPad: " ", startingAt: 0)) \(digests.last!.1)")
+        }
+        // The input `auto` did not choose (sparse rows or dense bytes), where the data allows it.
+        let chosen = try? InputChoice.auto.resolve(for: dataset.train).get()
+        let other: InputChoice? = chosen == .sparse ? .dense : (SparseImages.supports(dataset.train) ? .sparse : nil)
+        if let other {
+            let net = TwoLayerNet(shape: shape, seed: hyper.seed)
+            _ = try train(workerCounts.first!, from: net, start: 0, until: hyper.iterations, input: other)
+            digests.append(("workers \(workerCounts.first!), --input \(other.rawValue)", net.parametersSHA256))
             print("  \(digests.last!.0.padding(toLength: 44, withPad: " ", startingAt: 0)) \(digests.last!.1)")
         }
         // Split: the first worker count up to the middle, a checkpoint round trip, the last count to the end.

@@ -165,7 +165,8 @@ final class ReliabilityTests: XCTestCase {
     func testVerifyCommand() throws {
         let r = try runPTrain(["verify", "--iterations", "120", "--workers", "1,3,8"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssert(r.stdout.contains("all 4 runs end with identical parameters"), r.stdout)
+        XCTAssert(r.stdout.contains("all 5 runs end with identical parameters"), r.stdout)
+        XCTAssert(r.stdout.contains("--input dense"), "MNIST runs sparse under auto; verify also runs it dense: \(r.stdout)")
         let bad = try runPTrain(["verify", "--workers", "1,x"])
         XCTAssertEqual(bad.status, 64)
     }
