@@ -26,7 +26,7 @@ public enum StopReason: Equatable, Sendable {
 /// Where the workers' time went, in seconds per worker averaged over workers, measured inside the
 /// loop with a monotonic clock (two readings per work item, about 50 ns each).
 public struct PhaseTimes: Sendable, Equatable, Codable {
-    /// Batch assembly and the row phase (forward and backward to da1).
+    /// Batch assembly, the layer-one and row phases (forward and backward to da1).
     public var compute = 0.0
     /// The parameter phase (the reduction over the batch) and the SGD update.
     public var reduction = 0.0
@@ -51,18 +51,21 @@ public struct TrainingOutcome: Sendable {
     public var warnings: [String]
 }
 
-/// The data-parallel training loop: loader -> workers (row phase) -> reducer (parameter phase) -> SGD update.
+/// The data-parallel training loop: loader -> workers (layer one, row phase) -> reducer (parameter
+/// phase) -> SGD update.
 ///
-/// N pinned worker threads share one `WorkQueue`; each iteration is two phases of work items:
+/// N pinned worker threads share one `WorkQueue`; each iteration is the phases of `Schedule`:
 ///
-///     phase "rows" (items: 6 rows of the batch each, ⌈B/6⌉ items)
-///         assemble the rows of batch i        (sharded loader, pure function of seed and i)
-///         rowPhase: forward, loss, dy, da1    (Backprop.rowPhase)
-///     phase "parameters" (items: blocks of 48 rows of W1, then of W2, then the biases)
-///         parameterPhase: dW1, dW2, db1, db2 summed over all rows in row order (the reduction)
-///         update: θ ← θ − η·g, repack those W1 rows
-///     serial step (the thread that finished the last item): record the loss, report, decide to
-///         stop, pack W2 for the next iteration
+///     sparse input (MNIST):
+///     phase "layer one"   x·W1 per input k-block (home: the block's workers); stage batch i+1
+///     phase "rows"        z1 = σ(blocks + b1), a2, loss, dy, da1        (Backprop.rowPhase)
+///     phase "parameters"  dW1, dW2, db1, db2 summed over all rows in row order (the reduction),
+///                         θ ← θ − η·g (W1 items: home = their k-block's workers); prefetch batch i+1
+///     dense input:
+///     phase "rows"        assemble and normalize rows, the whole forward, dy, da1
+///     phase "parameters"  the reduction and update, repack those W1 rows; prefetch batch i+1
+///     serial step (the thread that finished the phase's last item): record the loss, report,
+///         decide to stop, make the staged batch current
 ///
 /// Which thread runs which item depends on timing; the results do not (docs/reproducibility.md).
 public final class Trainer: @unchecked Sendable {
@@ -123,7 +126,7 @@ public final class Trainer: @unchecked Sendable {
         let planned = max(1, min(placement.slots.count, topology.cpuCount))
         let schedule = Schedule(shape: layout.shape, batchSize: config.batchSize, workers: planned, sparse: sparse)
         // A sparse run's items read the batch's indices from the start of the iteration: the first
-        // batch is staged here, the next ones by the parameter phase before them.
+        // batch is assembled here, the next ones are staged by the layer-one phase before them.
         if sparse {
             loader.assemble(iteration: start, rows: 0..<config.batchSize, into: batch, node: placement.nodes[0])
             if start + 1 < total { loader.sampler.prepare(iteration: start + 1) }
