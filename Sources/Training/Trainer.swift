@@ -116,6 +116,7 @@ public final class Trainer: @unchecked Sendable {
         backprop.prepareRowPhase(net, batch)
         let start = iteration
         let total = config.iterations
+        precondition(total <= TrainingConfiguration.maximumIterations, "the work queue numbers phases with 32 bits")
         let shared = LoopState(capacity: max(total - start, 0))
         guard start < total else {
             return TrainingOutcome(stop: .completed, iterationsDone: start, losses: [], trainSeconds: 0, phases: PhaseTimes(), warnings: [])

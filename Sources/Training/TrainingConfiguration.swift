@@ -25,6 +25,10 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// on threads created by a typo.
     public static let maximumWorkers = 1024
 
+    /// The most iterations a run accepts: the work queue numbers its phases with 32 bits, three per
+    /// iteration (about 5 days of the default run at its current speed).
+    public static let maximumIterations = 1_000_000_000
+
     public init() {}
 
     public func shape(input: Int, classes: Int) -> NetworkShape {

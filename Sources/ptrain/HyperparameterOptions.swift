@@ -28,6 +28,9 @@ struct HyperparameterOptions: ParsableArguments {
 
     func validate() throws {
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1, got \(iterations).") }
+        guard iterations <= TrainingConfiguration.maximumIterations else {
+            throw ValidationError("--iterations must be at most \(TrainingConfiguration.maximumIterations), got \(iterations).")
+        }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize).") }
         guard (1...65_536).contains(hidden) else { throw ValidationError("--hidden must be between 1 and 65536, got \(hidden).") }
         guard learningRate > 0, Float(learningRate).isFinite else {

@@ -19,6 +19,7 @@ final class CLITests: XCTestCase {
         try assertUsageError(["--workers", "101"], mentions: "exceeds --batch-size 100")
         try assertUsageError(["--learning-rate=-0.1"], mentions: "--learning-rate must be a positive number")
         try assertUsageError(["--iterations", "0"], mentions: "--iterations must be at least 1")
+        try assertUsageError(["--iterations", "5000000000"], mentions: "--iterations must be at most 1000000000")
         try assertUsageError(["--batch-size", "70000", "--workers", "1"], mentions: "exceeds the 60000 training images")
         try assertUsageError(["--placement", "diagonal"], mentions: "diagonal")
         try assertUsageError(["--frobnicate"], mentions: "Unknown option")
