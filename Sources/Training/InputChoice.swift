@@ -12,8 +12,8 @@ public enum InputChoice: String, CaseIterable, Sendable, Codable {
     case sparse
 
     /// The density up to which `auto` reads sparse. Measured on this project's machine kind
-    /// (docs/kernels.md): MNIST (density 0.19) trains about 1.8x faster sparse, Fashion-MNIST
-    /// (0.50) about as fast either way; 0.4 stays below that break-even with room for noise.
+    /// (docs/kernels.md): MNIST (density 0.19) trains about 2x faster sparse, Fashion-MNIST (0.50)
+    /// about 10% faster dense; 0.4 stays below that break-even with room for noise.
     public static let sparseDensityLimit = 0.4
 
     /// The encoding a run of `images` uses; nil with a reason when `.sparse` cannot be honoured.
