@@ -5,7 +5,7 @@ import KernelCore
 /// 0.19), so layer 1 multiplies 5x fewer terms; 60,000 images take 27 MB (2 bytes of column and 1
 /// byte of value per non-zero pixel) besides the 47 MB of dense bytes.
 ///
-/// Values are the dense path's: the entry for byte p is `Float(p) / 255` (`normalizePixels`).
+/// Values are the dense path's: the entry for byte p is `normalizePixels` of p, `Float(p) / 255`.
 /// Built once at start-up in two passes over the pixels (count, then fill), with no intermediate
 /// arrays, so the pages are first touched by the thread (and NUMA policy) that builds it.
 public final class SparseImages: @unchecked Sendable {
@@ -49,7 +49,8 @@ public final class SparseImages: @unchecked Sendable {
         let rowStart = UnsafeMutablePointer<Int>.allocate(capacity: count + 1)
         let blockStart = UnsafeMutablePointer<UInt16>.allocate(capacity: count * (blocks + 1) + 1)
         let table = UnsafeMutablePointer<Float>.allocate(capacity: 256)
-        for p in 0..<256 { table[p] = Float(p) / 255 }
+        let bytes = (0...255).map(UInt8.init)
+        normalizePixels(bytes, count: 256, into: table)
         var total = 0
         images.pixels.withUnsafeBufferPointer { pixels in
             let base = pixels.baseAddress!

@@ -111,11 +111,6 @@ public final class WorkQueue: @unchecked Sendable {
         }
     }
 
-    /// The queue without affinity: any thread takes any item.
-    public func work(execute: (_ phase: UInt32, _ item: Int) -> Void, complete: (_ phase: UInt32) -> Int?) {
-        work(worker: -1, home: { _, _ in nil }, execute: execute, complete: complete)
-    }
-
     /// Claims `item` for `phase` unless some thread already did (its word holds `phase`) — or a
     /// later phase did, which a thread that fell behind must not take.
     private func claim(_ item: Int, _ phase: UInt32) -> Bool {

@@ -45,31 +45,37 @@ public final class ShardedLoader: @unchecked Sendable {
         self.sparseCopies = sparseCopies
     }
 
+    /// `node`'s copy of the pixel bytes (dense input); a node without a copy reads another's.
+    func pixels(_ node: Int) -> NodeLocalBytes { copies[node] ?? copies.values.first! }
+
+    /// `node`'s sparse rows (sparse input); a node without a copy reads another's.
+    func sparseRows(_ node: Int) -> SparseRows { (sparseCopies[node] ?? sparseCopies.values.first!).rows }
+
     /// What layer 1 of a worker on `node` reads.
     public func input(node: Int) -> BatchInput {
         switch encoding {
         case .dense: return .dense
-        case .sparse: return .sparse((sparseCopies[node] ?? sparseCopies.values.first!).rows)
+        case .sparse: return .sparse(sparseRows(node))
         }
     }
 
     /// Ahead of time, for `rows` of `iteration` (the next one): for a sparse input, the sample
     /// indices and labels go to the batch's staged buffers (`BatchBuffers.swapStaged` makes them
     /// current) and prefetch hints bring each image's row offsets and block table towards the
-    /// caches (`prefetchStaged` then fetches the entries); for a dense input, only prefetch hints
-    /// for the image bytes (the row phase assembles them).
+    /// caches; for a dense input, only prefetch hints for the image bytes (the row phase
+    /// assembles them).
     public func stage(iteration: Int, rows: Range<Int>, into batch: BatchBuffers, node: Int) {
         switch encoding {
         case .dense:
             let n = images.pixelsPerImage
-            (copies[node] ?? copies.values.first!).withBytes { pixels in
+            pixels(node).withBytes { pixels in
                 for row in rows {
                     let image = pixels + sampler.index(iteration: iteration, row: row) * n
                     for offset in stride(from: 0, to: n, by: 64) { csupport_prefetch(image + offset) }
                 }
             }
         case .sparse:
-            let x = (sparseCopies[node] ?? sparseCopies.values.first!).rows
+            let x = sparseRows(node)
             images.labels.withUnsafeBufferPointer { labels in
                 // Two passes, so the rows' first cache misses (label, row offset) overlap instead
                 // of stalling one after the other.
@@ -88,32 +94,12 @@ public final class ShardedLoader: @unchecked Sendable {
         }
     }
 
-    /// Sparse input: prefetch hints for the staged (next) batch's entries with columns in
-    /// `columns`, all rows. The engine issues them from the parameter item that owns those rows of
-    /// W1, on that item's home core, which is the core that reads them next (docs/architecture.md).
-    public func prefetchStaged(columns: Range<Int>, of batch: BatchBuffers, node: Int) {
-        guard encoding == .sparse else { return }
-        let x = (sparseCopies[node] ?? sparseCopies.values.first!).rows
-        for row in 0..<batch.batchSize {
-            let entries = x.entries(offsets: batch.stagedEntryOffsets + row * batch.offsetsPerRow, columns: columns)
-            guard !entries.isEmpty else { continue }
-            let last = UnsafeRawPointer(x.indices + entries.upperBound - 1)
-            var p = UnsafeRawPointer(x.indices + entries.lowerBound)
-            while p <= last { csupport_prefetch(p); p += 64 }
-            csupport_prefetch(last)
-            let lastValue = UnsafeRawPointer(x.values + entries.upperBound - 1)
-            var v = UnsafeRawPointer(x.values + entries.lowerBound)
-            while v <= lastValue { csupport_prefetch(v); v += 64 }
-            csupport_prefetch(lastValue)
-        }
-    }
-
     /// Fills `rows` of `batch.labels`, `batch.sampleIndices` and, for dense input, `batch.x` (or,
     /// for sparse input, `batch.entryOffsets`) for `iteration`, reading from `node`'s copy. The
     /// rows' images lie at random places in the set, so their cache lines are requested all at
     /// once (prefetch) before any is used: the misses overlap instead of queueing.
     public func assemble(iteration: Int, rows: Range<Int>, into batch: BatchBuffers, node: Int) {
-        let sparse = encoding == .sparse ? (sparseCopies[node] ?? sparseCopies.values.first!).rows : nil
+        let sparse = encoding == .sparse ? sparseRows(node) : nil
         images.labels.withUnsafeBufferPointer { labels in
             for row in rows {
                 let index = sampler.index(iteration: iteration, row: row)
@@ -122,8 +108,7 @@ public final class ShardedLoader: @unchecked Sendable {
         }
         guard encoding == .dense else { return }
         let n = images.pixelsPerImage
-        let copy = copies[node] ?? copies.values.first!
-        copy.withBytes { pixels in
+        self.pixels(node).withBytes { pixels in
             for row in rows {
                 let image = pixels + batch.sampleIndices[row] * n
                 for offset in stride(from: 0, to: n, by: 64) { csupport_prefetch(image + offset) }

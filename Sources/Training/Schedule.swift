@@ -30,9 +30,6 @@ struct Schedule {
     let stagingItems: [Range<Int>]
     let rowItems: [Range<Int>]
     let parameterItems: [ParameterSlice]
-    /// Sparse input: after the parameter items, one item per input k-block prefetches the staged
-    /// next batch's entries in that block, on the block's home worker (the core that reads them next).
-    let prefetchBlocks: [Int]
     private let homes: [[Int?]]
 
     /// Rows per row-phase item: one register tile of the GEMM (`GEMM.mr`).
@@ -75,8 +72,6 @@ struct Schedule {
                 parameterHomes.append(nil)
             }
         }
-        prefetchBlocks = sparse ? Array(0..<blocks) : []
-        parameterHomes += prefetchBlocks.map { group(ofBlock: $0)[0] }
         phases = sparse ? [.layerOne, .rows, .parameters] : [.rows, .parameters]
         homes = (sparse ? [layerOneHomes] : []) + [rowHomes, parameterHomes]
     }
@@ -91,8 +86,13 @@ struct Schedule {
         switch phase {
         case .layerOne: return layerOneItems.count + stagingItems.count
         case .rows: return rowItems.count
-        case .parameters: return parameterItems.count + prefetchBlocks.count
+        case .parameters: return parameterItems.count
         }
+    }
+
+    /// The item count of the phase that follows queue phase `phase` (what the serial step returns).
+    func itemCount(after phase: UInt32) -> Int {
+        itemCount(phases[(locate(phase).index + 1) % phases.count])
     }
 
     func home(_ phase: UInt32, _ item: Int) -> Int? { homes[locate(phase).index][item] }

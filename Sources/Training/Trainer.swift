@@ -60,7 +60,7 @@ public struct TrainingOutcome: Sendable {
 ///     phase "layer one"   x·W1 per input k-block (home: the block's workers); stage batch i+1
 ///     phase "rows"        z1 = σ(blocks + b1), a2, loss, dy, da1        (Backprop.rowPhase)
 ///     phase "parameters"  dW1, dW2, db1, db2 summed over all rows in row order (the reduction),
-///                         θ ← θ − η·g (W1 items: home = their k-block's workers); prefetch batch i+1
+///                         θ ← θ − η·g (W1 items: home = their k-block's workers)
 ///     dense input:
 ///     phase "rows"        assemble and normalize rows, the whole forward, dy, da1
 ///     phase "parameters"  the reduction and update, repack those W1 rows; prefetch batch i+1
@@ -168,15 +168,6 @@ public final class Trainer: @unchecked Sendable {
                     mine.compute += (ContinuousClock.now - t0).seconds
                 case .parameters:
                     let slices = schedule.parameterItems
-                    if item >= slices.count {
-                        // Sparse input: the next batch's entries of one k-block, towards this core.
-                        if i + 1 < total {
-                            let block = schedule.prefetchBlocks[item - slices.count]
-                            loader.prefetchStaged(columns: GEMM.kBlock(block, of: layout.shape.input), of: batch, node: worker.slot.node)
-                        }
-                        mine.reduction += (ContinuousClock.now - t0).seconds
-                        return
-                    }
                     backprop.parameterStep(net, batch, scratch, slice: slices[item], learningRate: config.learningRate, input: input)
                     // Dense input: bring this item's share of the next batch's images towards the caches.
                     if !sparse && i + 1 < total {
@@ -189,12 +180,12 @@ public final class Trainer: @unchecked Sendable {
                 let (kind, _, done) = schedule.locate(phase)
                 let i = start + done
                 switch kind {
-                case .layerOne: return schedule.rowItems.count
+                case .layerOne: return schedule.itemCount(after: phase)
                 case .rows:
                     // Dense input: no worker reads the sampler until the parameter phase prefetches
                     // the next batch: make the next iteration's epochs available now.
                     if !sparse && i + 1 < total { loader.sampler.prepare(iteration: i + 1) }
-                    return schedule.parameterItems.count
+                    return schedule.itemCount(after: phase)
                 case .parameters: break
                 }
                 let t0 = ContinuousClock.now
@@ -216,13 +207,14 @@ public final class Trainer: @unchecked Sendable {
                     shared.stop = .interrupted
                     return nil
                 }
-                if !sparse { backprop.prepareRowPhase(net, batch) }  // sparse: a layer-one item packs W2
                 if sparse {
                     batch.swapStaged()
-                    // The next iteration's layer-one phase stages the one after it.
+                    // The next iteration's layer-one phase stages the one after it (and packs W2).
                     if i + 2 < total { loader.sampler.prepare(iteration: i + 2) }
+                } else {
+                    backprop.prepareRowPhase(net, batch)
                 }
-                return schedule.itemCount(schedule.phases[0])
+                return schedule.itemCount(after: phase)
             })
             mine.synchronisation = (ContinuousClock.now - entered).seconds - mine.compute - mine.reduction - mine.bookkeeping
             times.record(worker.index, mine)
