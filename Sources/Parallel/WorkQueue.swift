@@ -88,25 +88,17 @@ public final class WorkQueue: @unchecked Sendable {
                     publish(phase &+ 1)
                 }
             }
-            // Home items: claim a group of up to 64, then run them.
-            var first = 0
-            while first < count {
-                var mine: UInt64 = 0
-                let end = min(first + 64, count)
-                for item in first..<end where home(phase, item) == worker && claim(item, phase) { mine |= 1 << UInt64(item - first) }
-                while mine != 0 {
-                    let bit = mine.trailingZeroBitCount
-                    mine &= mine - 1
-                    run(first + bit)
-                }
-                first = end
-            }
-            // Then whatever is left, starting at this thread's offset.
+            // Home items first, in item order, one claim at a time (so a thread that is done
+            // with its own can take the rest of a slower thread's, from the other end).
+            for item in 0..<count where home(phase, item) == worker && claim(item, phase) { run(item) }
+            // Then items without a home, starting at this thread's offset.
             let offset = worker >= 0 ? worker % threads * count / threads : 0
             for j in 0..<count {
                 let item = (offset + j) % count
-                if claim(item, phase) { run(item) }
+                if home(phase, item) == nil && claim(item, phase) { run(item) }
             }
+            // Then other threads' home items that are still unclaimed, last first.
+            for item in (0..<count).reversed() where claim(item, phase) { run(item) }
             phase &+= 1
         }
     }

@@ -34,6 +34,9 @@ struct Schedule {
 
     /// Rows per row-phase item: one register tile of the GEMM (`GEMM.mr`).
     static let rowsPerItem = GEMM.mr
+    /// Rows per layer-one item (one k-block of x·W1): about 5 µs of work for MNIST, small enough
+    /// that a worker done with its own block can take the rest of a slower worker's.
+    static let layerOneRowsPerItem = 10
 
     init(shape: NetworkShape, batchSize: Int, workers: Int, sparse: Bool) {
         let blocks = GEMM.kBlockCount(shape.input)
@@ -43,13 +46,13 @@ struct Schedule {
 
         var layerOne: [(block: Int, rows: Range<Int>)] = [], layerOneHomes: [Int?] = []
         if sparse {
-            let chunks = max(1, workers / groupCount)
             for b in 0..<blocks {
-                for c in 0..<chunks {
-                    let rows = c * batchSize / chunks..<(c + 1) * batchSize / chunks
-                    guard !rows.isEmpty else { continue }
-                    layerOne.append((b, rows))
-                    layerOneHomes.append(group(ofBlock: b)[c % group(ofBlock: b).count])
+                let group = group(ofBlock: b)
+                let rows = stride(from: 0, to: batchSize, by: Self.layerOneRowsPerItem).map { $0..<min($0 + Self.layerOneRowsPerItem, batchSize) }
+                // The group's workers take contiguous runs of rows (worker g of the group: the g-th share).
+                for (c, range) in rows.enumerated() {
+                    layerOne.append((b, range))
+                    layerOneHomes.append(group[c * group.count / rows.count])
                 }
             }
         }

@@ -17,6 +17,36 @@ func trainOnce(_ config: TrainingConfiguration, data: LabeledImages, kernels: Ke
     return Trainer(configuration: config, net: net, train: data, kernels: kernels, topology: topology).run()
 }
 
+/// The machine's own limit for N workers: N independent one-worker runs of `config` at once, run
+/// i alone on CPU `cpus[i]` (its own loader and parameters, so nothing is shared or communicated).
+/// Returns their summed samples/s while all of them were running (from each run's per-iteration
+/// timestamps, over the window from the last start to the first finish), which is what an engine
+/// that splits every iteration over those CPUs and balances perfectly could reach.
+func independentRuns(_ config: TrainingConfiguration, cpus: [Int], data: LabeledImages, kernels: KernelSet,
+                     topology: Topology) -> Double {
+    let single = { var c = config; c.workers = 1; return c }()
+    let stamps = (0..<cpus.count).map { _ in Timestamps(capacity: config.iterations) }
+    concurrently(cpus.count) { i in
+        let node = topology.nodes.first { $0.cpus.contains(cpus[i]) }?.id ?? 0
+        let alone = Topology(nodes: [.init(id: node, cpus: [cpus[i]])], source: "one CPU")
+        let net = TwoLayerNet(shape: single.shape(input: data.pixelsPerImage, classes: 10), seed: single.seed)
+        _ = Trainer(configuration: single, net: net, train: data, kernels: kernels, topology: alone).run { _ in stamps[i].record() }
+    }
+    let start = stamps.map { $0.first }.max()!, end = stamps.map { $0.last }.min()!
+    let iterations = stamps.map { $0.count(in: start...end) }.reduce(0, +)
+    return Double(iterations * config.batchSize) / (end - start).seconds
+}
+
+/// When each iteration of one run ended (written by that run's serial step only).
+final class Timestamps: @unchecked Sendable {
+    private var times: [ContinuousClock.Instant] = []
+    init(capacity: Int) { times.reserveCapacity(capacity) }
+    func record() { times.append(.now) }
+    var first: ContinuousClock.Instant { times.first! }
+    var last: ContinuousClock.Instant { times.last! }
+    func count(in window: ClosedRange<ContinuousClock.Instant>) -> Int { times.filter { window.contains($0) }.count }
+}
+
 /// The FMA ceiling of `threads` cores, in GFLOP/s: each thread runs the 12-chain loop, and the
 /// total FLOPs are divided by the wall time of the slowest.
 func fmaPeak(threads: Int, repeats: Int) -> Stats {

@@ -18,6 +18,9 @@ struct ScalingBenchmark: ParsableCommand {
     @Option(help: "Folder for the CSV, JSON and SVG files.")
     var output = "Benchmarks/results"
 
+    @Option(parsing: .upToNextOption, help: "Scenarios to run, of: default, heavy, weak.")
+    var scenarios = ["default", "heavy", "weak"]
+
     @Flag(help: "Skip the numpy peer.")
     var noNumpy = false
 
@@ -25,6 +28,7 @@ struct ScalingBenchmark: ParsableCommand {
     var replot = false
 
     struct Scenario {
+        var key: String
         var name: String
         var hidden: Int
         /// Global batch for a worker count.
@@ -33,7 +37,27 @@ struct ScalingBenchmark: ParsableCommand {
         var weak: Bool
     }
 
-    struct Document: Codable { var date: String; var points: [Point]; var numpy: [NumpyResult] }
+    struct Document: Codable {
+        var date: String
+        var points: [Point]
+        var numpy: [NumpyResult]
+        /// The machine's limits measured in the same run (absent in files from before they were).
+        var limits: [Limit]?
+    }
+
+    /// What the machine allows N workers, without the engine: N independent one-worker runs at
+    /// once, one per CPU (`independentRuns`), and the FMA loop on N threads.
+    struct Limit: Codable {
+        var scenario: String
+        var cpus: Int
+        var samples_per_second_median: Double
+        /// Over the scenario's one-worker median: the best speedup any engine could show here.
+        var speedup: Double
+        /// The engine's N-worker speedup as a fraction of `speedup`.
+        var engine_fraction: Double
+        /// FMA GFLOP/s on N threads over one thread, medians (the same for every scenario).
+        var fma_peak_ratio: Double
+    }
 
     struct Point: Codable {
         var scenario: String
@@ -53,6 +77,13 @@ struct ScalingBenchmark: ParsableCommand {
         var bookkeeping_us: Double
     }
 
+    func validate() throws {
+        let known = ["default", "heavy", "weak"]
+        for name in scenarios where !known.contains(name) {
+            throw ValidationError("--scenarios: unknown scenario '\(name)'; use some of \(known.joined(separator: ", "))")
+        }
+    }
+
     func run() throws {
         if replot {
             let document = try JSONDecoder().decode(Document.self, from: Data(contentsOf: URL(fileURLWithPath: output + "/scaling.json")))
@@ -68,13 +99,16 @@ struct ScalingBenchmark: ParsableCommand {
         while counts.last! * 2 <= max(2 * cores, 8) { counts.append(counts.last! * 2) }
         if counts.last! < 2 * cores { counts.append(2 * cores) }
         print("scaling on \(cores) allowed CPU(s) (\(topology.nodes.count) NUMA node(s), \(topology.source)), kernels \(kernels.variant.rawValue), \(repeats) runs per point")
-        let scenarios = [
-            Scenario(name: "strong: default run (batch 100, hidden 100)", hidden: 100, batch: { _ in 100 }, iterations: 10_000, weak: false),
-            Scenario(name: "strong: heavy (batch 1000, hidden 1024)", hidden: 1024, batch: { _ in 1000 }, iterations: 200, weak: false),
-            Scenario(name: "weak: 100 rows per worker (hidden 100)", hidden: 100, batch: { 100 * $0 }, iterations: 2000, weak: true),
+        let all = [
+            Scenario(key: "default", name: "strong: default run (batch 100, hidden 100)", hidden: 100, batch: { _ in 100 }, iterations: 10_000, weak: false),
+            Scenario(key: "heavy", name: "strong: heavy (batch 1000, hidden 1024)", hidden: 1024, batch: { _ in 1000 }, iterations: 200, weak: false),
+            Scenario(key: "weak", name: "weak: 100 rows per worker (hidden 100)", hidden: 100, batch: { 100 * $0 }, iterations: 2000, weak: true),
         ]
-        var points: [Point] = []
-        for s in scenarios {
+        let cpus = topology.nodes.flatMap(\.cpus)
+        let fmaRatio = fmaPeak(threads: cores, repeats: repeats).median / fmaPeak(threads: 1, repeats: repeats).median
+        print("FMA loop on \(cores) threads at once: \(fixed(fmaRatio, 2))x the GFLOP/s of one thread (medians)")
+        var points: [Point] = [], limits: [Limit] = []
+        for s in all where scenarios.contains(s.key) {
             print("\n\(s.name), \(s.iterations) iterations")
             print("workers  batch   samples/s median      min       max   speedup  efficiency  | per iteration per worker (µs): compute  reduction  sync  other")
             var base = 0.0
@@ -103,16 +137,30 @@ struct ScalingBenchmark: ParsableCommand {
                              n, config.batchSize, stats.median, stats.min, stats.max, speedup, efficiency,
                              p.compute_us, p.reduction_us, p.synchronisation_us, p.bookkeeping_us))
             }
+            // The limit: as many independent one-worker runs as CPUs, at once, one per CPU.
+            guard !s.weak, cores > 1, let engine = points.last(where: { $0.scenario == s.name && $0.workers == cores }) else { continue }
+            var config = TrainingConfiguration()
+            config.hidden = s.hidden
+            config.batchSize = s.batch(1)
+            config.iterations = s.iterations
+            let limit = Stats((0..<repeats).map { _ in
+                independentRuns(config, cpus: cpus, data: mnist.train, kernels: kernels, topology: topology)
+            }).median
+            limits.append(Limit(scenario: s.name, cpus: cores, samples_per_second_median: limit, speedup: limit / base,
+                                engine_fraction: engine.speedup / (limit / base), fma_peak_ratio: fmaRatio))
+            print(String(format: "limit: %d independent 1-worker runs at once, one per CPU: %.0f samples/s in total = %.2fx one worker; %d workers reach %.0f%% of it",
+                         cores, limit, limit / base, cores, 100 * engine.speedup * base / limit))
         }
 
         var peers: [NumpyResult] = []
-        if noNumpy {
-            print("\nnumpy peer skipped (--no-numpy)")
+        let defaultRun = points.filter { $0.scenario.hasPrefix("strong: default") }
+        if noNumpy || defaultRun.isEmpty {
+            print("\nnumpy peer skipped (\(noNumpy ? "--no-numpy" : "no default-run scenario"))")
         } else if let reason = NumpyPeer.unavailableReason {
             print("\n\(reason)")
         } else {
             print("\nnumpy peer (Benchmarks/reference/two_layer_net.py), default run, fastest of BLAS threads 1 and \(cores):")
-            let ptrainBest = points.filter { $0.scenario.hasPrefix("strong: default") }.map(\.samples_per_second_median).max()!
+            let ptrainBest = defaultRun.map(\.samples_per_second_median).max()!
             for dtype in ["float32", "float64"] {
                 let results = NumpyPeer.run(dtype: dtype, iterations: 10_000, batchSize: 100, hidden: 100, threadSettings: Array(Set([1, cores])).sorted())
                 guard let best = results.max(by: { $0.samples_per_second < $1.samples_per_second }) else { continue }
@@ -122,10 +170,10 @@ struct ScalingBenchmark: ParsableCommand {
             }
         }
         print("\n" + ScalingModel(points: points, cores: cores).report())
-        try write(points: points, peers: peers, counts: counts)
+        try write(points: points, peers: peers, limits: limits)
     }
 
-    func write(points: [Point], peers: [NumpyResult], counts: [Int]) throws {
+    func write(points: [Point], peers: [NumpyResult], limits: [Limit]) throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var csv = "scenario,workers,batch_size,hidden,iterations,samples_per_second_median,samples_per_second_min,samples_per_second_max,speedup,efficiency,compute_us,reduction_us,synchronisation_us,bookkeeping_us\n"
         for p in points {
@@ -135,7 +183,7 @@ struct ScalingBenchmark: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let date = ISO8601DateFormatter().string(from: Date())
-        try encoder.encode(Document(date: date, points: points, numpy: peers)).write(to: URL(fileURLWithPath: output + "/scaling.json"))
+        try encoder.encode(Document(date: date, points: points, numpy: peers, limits: limits)).write(to: URL(fileURLWithPath: output + "/scaling.json"))
         try plot(points)
         print("wrote \(output)/scaling.csv, scaling.json, scaling.svg")
     }

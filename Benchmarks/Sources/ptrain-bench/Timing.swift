@@ -4,8 +4,11 @@ import Foundation
 func seconds(_ body: () -> Void) -> Double {
     let start = ContinuousClock.now
     body()
-    let d = ContinuousClock.now - start
-    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    return (ContinuousClock.now - start).seconds
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
 
 /// Median, minimum and maximum of repeated measurements.
@@ -34,9 +37,15 @@ func rates(repeats: Int, minimum: Double = 0.05, work: Double, _ body: () -> Voi
     }
 }
 
-/// Runs `body` on `threads` threads at once and returns when all finished.
+/// Runs `body(0)`, ..., `body(threads − 1)` on as many threads of their own, started together,
+/// and returns when all have finished.
 func concurrently(_ threads: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    DispatchQueue.concurrentPerform(iterations: threads, execute: body)
+    let group = DispatchGroup()
+    for i in 0..<threads {
+        group.enter()
+        Thread { body(i); group.leave() }.start()
+    }
+    group.wait()
 }
 
 func fixed(_ value: Double, _ decimals: Int = 1) -> String { String(format: "%.\(decimals)f", value) }
