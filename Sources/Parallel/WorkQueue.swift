@@ -9,12 +9,13 @@ import Synchronization
 /// the next phase's item count (or ends the run), and publishes the next phase as one 64-bit word
 /// (phase << 32 | item count), so a thread can never pair a phase with another phase's count.
 ///
-/// Affinity: an item may have a home thread (`home`). A thread first claims all of its home items
-/// (up to 64 at a time, before running any), then runs them, then takes whatever is left of the
-/// phase (items without a home, and home items of threads that have not come), scanning from its
-/// own offset. So while every thread is running, an item runs on its home thread every iteration and the
-/// data it updates (a block of W1) never moves between cores; a thread that is descheduled or
-/// asleep still delays nobody, because the others take its unclaimed items.
+/// Affinity: an item may have a home thread (`home`). A thread first runs its home items in item
+/// order, claiming one at a time; then items without a home, scanning from its own offset; then
+/// any item still unclaimed (other threads' home items), from the last one back, so a thread that
+/// is done early takes a slower thread's remaining items from the far end while that thread works
+/// forward. So while the threads keep pace, an item runs on its home thread every iteration and the
+/// data it updates (a block of W1) stays in one core's caches; a thread that is slow, descheduled
+/// or asleep delays nobody for long, because the others take its unclaimed items.
 ///
 /// Why items rather than a fixed share per thread behind a barrier: a barrier needs every thread
 /// to arrive, so with more threads than CPUs each phase waits for descheduled threads (a pure spin
