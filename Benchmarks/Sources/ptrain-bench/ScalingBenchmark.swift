@@ -45,17 +45,20 @@ struct ScalingBenchmark: ParsableCommand {
         var limits: [Limit]?
     }
 
-    /// What the machine allows N workers, without the engine: N independent one-worker runs at
-    /// once, one per CPU (`independentRuns`), and the FMA loop on N threads.
+    /// What the machine allows N workers, without the engine, measured in rounds of three runs
+    /// minutes apart at most: one worker; N workers; N independent one-worker runs at once, one per
+    /// CPU (`independentRuns`). Each round gives two speedups over its own one-worker run; the
+    /// medians over the rounds are reported, so a change in the machine's load between rounds
+    /// moves both alike.
     struct Limit: Codable {
         var scenario: String
         var cpus: Int
-        var samples_per_second_median: Double
-        /// Over the scenario's one-worker median: the best speedup any engine could show here.
+        /// Median over rounds of (independent runs' samples/s) / (one worker's): the best speedup
+        /// any engine could show here.
         var speedup: Double
-        /// The engine's N-worker speedup as a fraction of `speedup`.
-        var engine_fraction: Double
-        /// FMA GFLOP/s on N threads over one thread, medians (the same for every scenario).
+        /// Median over rounds of (N workers' samples/s) / (one worker's).
+        var engine_speedup: Double
+        /// FMA GFLOP/s on N threads over one thread, median of rounds (the same for every scenario).
         var fma_peak_ratio: Double
     }
 
@@ -105,8 +108,10 @@ struct ScalingBenchmark: ParsableCommand {
             Scenario(key: "weak", name: "weak: 100 rows per worker (hidden 100)", hidden: 100, batch: { 100 * $0 }, iterations: 2000, weak: true),
         ]
         let cpus = topology.nodes.flatMap(\.cpus)
-        let fmaRatio = fmaPeak(threads: cores, repeats: repeats).median / fmaPeak(threads: 1, repeats: repeats).median
-        print("FMA loop on \(cores) threads at once: \(fixed(fmaRatio, 2))x the GFLOP/s of one thread (medians)")
+        let fmaRatio = Stats((0..<repeats).map { _ in
+            fmaPeak(threads: cores, repeats: 1).median / fmaPeak(threads: 1, repeats: 1).median
+        }).median
+        print("FMA loop on \(cores) threads at once: \(fixed(fmaRatio, 2))x the GFLOP/s of one thread (median of \(repeats) rounds)")
         var points: [Point] = [], limits: [Limit] = []
         for s in all where scenarios.contains(s.key) {
             print("\n\(s.name), \(s.iterations) iterations")
@@ -137,19 +142,27 @@ struct ScalingBenchmark: ParsableCommand {
                              n, config.batchSize, stats.median, stats.min, stats.max, speedup, efficiency,
                              p.compute_us, p.reduction_us, p.synchronisation_us, p.bookkeeping_us))
             }
-            // The limit: as many independent one-worker runs as CPUs, at once, one per CPU.
-            guard !s.weak, cores > 1, let engine = points.last(where: { $0.scenario == s.name && $0.workers == cores }) else { continue }
+            // The limit: as many independent one-worker runs as CPUs, at once, one per CPU, in
+            // rounds with a one-worker and an N-worker run of the engine.
+            guard !s.weak, cores > 1 else { continue }
             var config = TrainingConfiguration()
             config.hidden = s.hidden
             config.batchSize = s.batch(1)
             config.iterations = s.iterations
-            let limit = Stats((0..<repeats).map { _ in
-                independentRuns(config, cpus: cpus, data: mnist.train, kernels: kernels, topology: topology)
-            }).median
-            limits.append(Limit(scenario: s.name, cpus: cores, samples_per_second_median: limit, speedup: limit / base,
-                                engine_fraction: engine.speedup / (limit / base), fma_peak_ratio: fmaRatio))
-            print(String(format: "limit: %d independent 1-worker runs at once, one per CPU: %.0f samples/s in total = %.2fx one worker; %d workers reach %.0f%% of it",
-                         cores, limit, limit / base, cores, 100 * engine.speedup * base / limit))
+            var many = config
+            many.workers = cores
+            let samples = Double(s.iterations * config.batchSize)
+            var engine: [Double] = [], limit: [Double] = []
+            for _ in 0..<repeats {
+                let one = samples / trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds
+                engine.append(samples / trainOnce(many, data: mnist.train, kernels: kernels, topology: topology).trainSeconds / one)
+                limit.append(independentRuns(config, cpus: cpus, data: mnist.train, kernels: kernels, topology: topology) / one)
+            }
+            let l = Limit(scenario: s.name, cpus: cores, speedup: Stats(limit).median, engine_speedup: Stats(engine).median,
+                          fma_peak_ratio: fmaRatio)
+            limits.append(l)
+            print(String(format: "limit, %d rounds of (1 worker, %d workers, %d independent 1-worker runs at once, one per CPU): the independent runs %.2fx one worker (min %.2f, max %.2f), %d workers %.2fx (%.0f%% of the limit)",
+                         repeats, cores, cores, l.speedup, limit.min()!, limit.max()!, cores, l.engine_speedup, 100 * l.engine_speedup / l.speedup))
         }
 
         var peers: [NumpyResult] = []
