@@ -96,6 +96,37 @@ final class ParallelTests: XCTestCase {
         XCTAssertEqual(ranOn.values, Array(repeating: 0, count: 40))
     }
 
+    /// A thread that is done with its own items takes a slower thread's unclaimed home items from
+    /// the far end while their owner works forward: thread 0 owns all 40 items and stalls in its
+    /// first until thread 1 (no home items) has run 10; in the end thread 0 has run a prefix of the
+    /// items in ascending order, thread 1 the rest in descending order, each item once.
+    func testAnIdleThreadTakesASlowThreadsHomeItemsFromTheEnd() {
+        let count = 40
+        let queue = WorkQueue(firstPhaseItems: count, capacity: count, threads: 2, oversubscribed: false)
+        let log = ItemLog(phases: 1, maxItems: count)
+        let order = RunOrder(threads: 2)
+        let placement = Placement(topology: Topology.discover(), workers: 2, policy: .none)
+        WorkerPool.run(placement: placement) { worker in
+            if worker.index == 1 { while !order.started(0) { usleep(100) } }  // thread 0 holds item 0 first
+            queue.work(worker: worker.index, home: { _, _ in 0 }, execute: { phase, item in
+                order.ran(item, on: worker.index)
+                if item == 0 {  // at most 10 s, so a queue that keeps all its home items fails instead of hanging
+                    let deadline = ContinuousClock.now + .seconds(10)
+                    while order.count(on: 1) < 10 && ContinuousClock.now < deadline { usleep(100) }
+                }
+                log.ran(Int(phase), item)
+            }, complete: { phase in
+                log.completed(Int(phase), expecting: count)
+                return nil
+            })
+        }
+        XCTAssertEqual(log.errors, [])
+        let mine = order.items(on: 0), stolen = order.items(on: 1)
+        XCTAssertGreaterThanOrEqual(stolen.count, 10)
+        XCTAssertEqual(mine, Array(0..<mine.count), "the owner works forward from the first item")
+        XCTAssertEqual(stolen, Array((mine.count..<count).reversed()), "the other thread works back from the last")
+    }
+
     func testWorkersArePinnedWherePlanned() {
         let topology = Topology.discover()
         let placement = Placement(topology: topology, workers: topology.cpuCount, policy: .compact)
@@ -142,4 +173,15 @@ final class Seen: @unchecked Sendable {
     init(count: Int) { storage = Array(repeating: nil, count: count) }
     func set(_ i: Int, _ v: Int?) { lock.lock(); storage[i] = v; lock.unlock() }
     var values: [Int?] { lock.lock(); defer { lock.unlock() }; return storage }
+}
+
+/// The items each thread ran, in order.
+final class RunOrder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [[Int]]
+    init(threads: Int) { storage = Array(repeating: [], count: threads) }
+    func ran(_ item: Int, on thread: Int) { lock.lock(); storage[thread].append(item); lock.unlock() }
+    func items(on thread: Int) -> [Int] { lock.lock(); defer { lock.unlock() }; return storage[thread] }
+    func count(on thread: Int) -> Int { items(on: thread).count }
+    func started(_ thread: Int) -> Bool { count(on: thread) > 0 }
 }
