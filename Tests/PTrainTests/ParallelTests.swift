@@ -182,6 +182,7 @@ final class RunOrder: @unchecked Sendable {
     init(threads: Int) { storage = Array(repeating: [], count: threads) }
     func ran(_ item: Int, on thread: Int) { lock.lock(); storage[thread].append(item); lock.unlock() }
     func items(on thread: Int) -> [Int] { lock.lock(); defer { lock.unlock() }; return storage[thread] }
-    func count(on thread: Int) -> Int { items(on: thread).count }
+    /// Counted under the lock: a copy of the array taken out of it would be read while `ran` appends.
+    func count(on thread: Int) -> Int { lock.lock(); defer { lock.unlock() }; return storage[thread].count }
     func started(_ thread: Int) -> Bool { count(on: thread) > 0 }
 }
