@@ -38,16 +38,22 @@ struct EndToEndBenchmark: ParsableCommand {
         let density = SparseImages.density(mnist.train, stride: 1)
         print("input: sparse (auto; density \(fixed(density, 3))): layer 1 multiplies only the non-zero pixels, so the run does fewer FLOPs than the dense floor below counts")
 
-        let peak = fmaPeak(threads: min(workers, cores), repeats: repeats)
-        let flops = flopsPerIteration(hidden: 100, batch: 100) * Double(iterations)
-        let floor = flops / (peak.median * 1e9)
-        print("FMA peak on \(min(workers, cores)) core(s): median \(fixed(peak.median)) GFLOP/s; FLOP floor of \(iterations) iterations: \(fixed(floor, 2)) s")
-
         var config = TrainingConfiguration()
         config.iterations = iterations
         config.workers = workers
         _ = trainOnce(config, data: mnist.train, kernels: kernels, topology: topology)  // warm-up
-        let times = Stats((0..<repeats).map { _ in trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds })
+        // Each timed run is paired with a measurement of the FMA peak just before it, so a change
+        // in the machine's load between runs moves the run and its floor alike.
+        let flops = flopsPerIteration(hidden: 100, batch: 100) * Double(iterations)
+        var peaks: [Double] = [], runs: [Double] = []
+        for _ in 0..<repeats {
+            peaks.append(fmaPeak(threads: min(workers, cores), repeats: 1).median)
+            runs.append(trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds)
+        }
+        let peak = Stats(peaks), times = Stats(runs)
+        let floor = flops / (peak.median * 1e9)
+        let floorRatios = Stats(zip(runs, peaks).map { $0 / (flops / ($1 * 1e9)) })
+        print("FMA peak on \(min(workers, cores)) core(s), measured before each timed run: median \(fixed(peak.median)) GFLOP/s (min \(fixed(peak.min)), max \(fixed(peak.max))); FLOP floor of \(iterations) iterations at the median: \(fixed(floor, 2)) s")
         let rate = Double(iterations * 100) / times.median
         // The vectorized exp/sigmoid/softmax against the Float64 reference path, on one trained model.
         let net = TwoLayerNet(shape: config.shape(input: 784, classes: 10), seed: config.seed)
@@ -56,7 +62,7 @@ struct EndToEndBenchmark: ParsableCommand {
         let reference = ReferenceNet<Double>(net).accuracy(
             (0..<mnist.test.count * 784).map { Double(mnist.test.pixels[$0]) / 255 }, labels: mnist.test.labels.map(Int.init))
         print("test accuracy of the trained model: fast kernels \(fast), Float64 reference path \(reference), difference \(abs(fast - reference))")
-        print("ptrain default run, \(workers) workers: median \(fixed(times.median, 2)) s (min \(fixed(times.min, 2)), max \(fixed(times.max, 2))), \(Int(rate)) samples/s, \(fixed(times.median / floor, 2))x the FLOP floor")
+        print("ptrain default run, \(workers) workers: median \(fixed(times.median, 2)) s (min \(fixed(times.min, 2)), max \(fixed(times.max, 2))), \(Int(rate)) samples/s, \(fixed(times.median / floor, 2))x the FLOP floor; paired with each run's own floor: median \(fixed(floorRatios.median, 2))x (min \(fixed(floorRatios.min, 2)), max \(fixed(floorRatios.max, 2)))")
         // The same run with layer one as dense GEMMs (same bits), interleaved with sparse runs so
         // both see the same machine.
         var denseConfig = config
