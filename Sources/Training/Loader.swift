@@ -62,8 +62,8 @@ public final class ShardedLoader: @unchecked Sendable {
     /// Ahead of time, for `rows` of `iteration` (the next one): for a sparse input, the sample
     /// indices and labels go to the batch's staged buffers (`BatchBuffers.swapStaged` makes them
     /// current) and prefetch hints bring each image's row offsets and block table, then its
-    /// entries, towards the caches; for a dense input, only prefetch hints for the image bytes (the row phase
-    /// assembles them).
+    /// entries, towards the caches; for a dense input, only prefetch hints for the image bytes
+    /// (the row phase assembles them).
     public func stage(iteration: Int, rows: Range<Int>, into batch: BatchBuffers, node: Int) {
         switch encoding {
         case .dense:
