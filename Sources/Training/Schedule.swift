@@ -44,11 +44,16 @@ struct Schedule {
         let groups = (0..<groupCount).map { Array(stride(from: $0, to: workers, by: groupCount)) }
         func group(ofBlock b: Int) -> [Int] { groups[b % groupCount] }
 
+        /// 0..<batchSize in consecutive ranges of `size` rows (the last one shorter).
+        func batchRows(by size: Int) -> [Range<Int>] {
+            stride(from: 0, to: batchSize, by: size).map { $0..<min($0 + size, batchSize) }
+        }
+
         var layerOne: [(block: Int, rows: Range<Int>)] = [], layerOneHomes: [Int?] = []
         if sparse {
+            let rows = batchRows(by: Self.layerOneRowsPerItem)
             for b in 0..<blocks {
                 let group = group(ofBlock: b)
-                let rows = stride(from: 0, to: batchSize, by: Self.layerOneRowsPerItem).map { $0..<min($0 + Self.layerOneRowsPerItem, batchSize) }
                 // The group's workers take contiguous runs of rows (worker g of the group: the g-th share).
                 for (c, range) in rows.enumerated() {
                     layerOne.append((b, range))
@@ -60,7 +65,7 @@ struct Schedule {
         let shares = sparse ? min(8, batchSize) : 0
         stagingItems = (0..<shares).map { $0 * batchSize / shares..<($0 + 1) * batchSize / shares }
         layerOneHomes += [Int?](repeating: nil, count: shares)
-        let rows = stride(from: 0, to: batchSize, by: Self.rowsPerItem).map { $0..<min($0 + Self.rowsPerItem, batchSize) }
+        let rows = batchRows(by: Self.rowsPerItem)
         rowItems = rows
         let rowHomes = [Int?](repeating: nil, count: rows.count)
         let slices = ParameterSlice.blocks(shape)
