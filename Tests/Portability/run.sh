@@ -20,7 +20,7 @@ trap 'rm -rf "$work"' EXIT
 # 0. The emulated CPU must refuse AVX2 + FMA (SIGILL is exit status 128 + 4).
 printf '#include <immintrin.h>\nint main(int c, char **v) { (void)v; __m256 a = _mm256_set1_ps((float)c); a = _mm256_fmadd_ps(a, a, a); return (int)_mm256_cvtss_f32(a) == 2 ? 0 : 3; }\n' > "$work/avx2.c"
 "${CC:-cc}" -O1 -mavx2 -mfma "$work/avx2.c" -o "$work/avx2"
-set +e; bash -c '"$@"; exit $?' _ "${emulate[@]}" "$work/avx2" 2>/dev/null; status=$?; set -e  # (bash reports the signal)
+set +e; bash -c '"$@"; exit $?' _ "${emulate[@]}" "$work/avx2" 2>/dev/null; status=$?; set -e  # (a shell of its own, so its "Illegal instruction" report goes to /dev/null)
 [ "$status" -eq 132 ] || { echo "error: the emulated Nehalem ran an AVX2/FMA instruction (exit $status, expected 132): this check would prove nothing" >&2; exit 1; }
 
 swift build -c release --product ptrain
