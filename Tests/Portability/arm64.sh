@@ -59,7 +59,7 @@ grep -q '^kernels: baseline (NEON' <<<"$kernels" || { echo "error: expected the 
 
 digest() { python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["kernels"], d["params_sha256"], d["test_accuracy"])'; }
 args="--workers 2 --iterations $iterations --json"
-[ -x .build/release/ptrain ] || swift build -c release --product ptrain >/dev/null
+swift build -c release --product ptrain >/dev/null  # this tree, as the chroot built it (never a stale binary)
 native=$(.build/release/ptrain $args | digest)
 emulated=$(inside ".build/release/ptrain $args" | digest)
 echo "x86-64 (native):  $native"

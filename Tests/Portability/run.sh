@@ -7,7 +7,7 @@
 #   3. trains (2 workers, 200 iterations) to the params_sha256 of the same run done natively with
 #      PTRAIN_KERNELS=baseline: the same code, so the same bits.
 # First it checks that the emulator does trap an AVX2 + FMA instruction, so a pass means something.
-# Needs qemu-user-static and a C compiler; about 40 s on 2 cores (mostly the emulated run).
+# Needs qemu-user-static and a C compiler; about 25 s on 2 cores (mostly the emulated run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
