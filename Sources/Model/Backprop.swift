@@ -29,21 +29,31 @@ public final class BatchBuffers: @unchecked Sendable {
     public let layout: ParameterLayout
     public let batchSize: Int
     public let x: FloatBuffer
-    public private(set) var labels: UnsafeMutablePointer<Int32>
+    /// The current batch's labels, sample indices and block offsets, then the batches staged
+    /// ahead of it (`ahead` 1 and 2): the sparse engine fills batch i+2 while batch i's parameter
+    /// phase reads batch i's rows and batch i+1's layer one reads batch i+1's. `advance` makes the
+    /// next one current.
+    /// (`rows(ahead:)`: a ring of `batchesHeld`, rotated in place, so reading it takes no lock or
+    /// reference count.)
+    private let ring: UnsafeMutablePointer<BatchRows>
+    /// How many batches are held: the current one and two staged ahead.
+    public static let batchesHeld = 3
+    /// The rows of the batch `ahead` (0..<`batchesHeld`) of the current one.
+    public func rows(ahead: Int) -> BatchRows {
+        precondition(ahead >= 0 && ahead < Self.batchesHeld)
+        return ring[ahead]
+    }
+    public var labels: UnsafeMutablePointer<Int32> { ring[0].labels }
     /// The dataset index of each row (the loader's bookkeeping).
-    public private(set) var sampleIndices: UnsafeMutablePointer<Int>
-    /// The next iteration's labels and indices, filled ahead by the sparse engine while the current
-    /// iteration's parameter phase still reads `sampleIndices`; `swapStaged` makes them current.
-    public private(set) var stagedLabels: UnsafeMutablePointer<Int32>
-    public private(set) var stagedSampleIndices: UnsafeMutablePointer<Int>
+    public var sampleIndices: UnsafeMutablePointer<Int> { ring[0].sampleIndices }
     /// For a sparse input, per row, where the row's image's entries start in each block of
-    /// `SparseRows.blockWidth` columns (`SparseRows.blockOffsets`, `offsetsPerRow` values), and the
-    /// staged (next) batch's. Filled with the indices (`setRow`, `ShardedLoader.stage`).
-    public private(set) var entryOffsets: UnsafeMutablePointer<Int>
-    public private(set) var stagedEntryOffsets: UnsafeMutablePointer<Int>
+    /// `SparseRows.blockWidth` columns (`SparseRows.blockOffsets`, `offsetsPerRow` values).
+    public var entryOffsets: UnsafeMutablePointer<Int> { ring[0].entryOffsets }
     public let offsetsPerRow: Int
-    /// For a sparse input: the chains of x·W1 over input k-blocks 1, 2, ... (block 0 goes straight
-    /// to z1), (GEMM.kBlockCount(I) − 1) x B x H floats; the row phase adds them to z1 in order.
+    /// For a sparse input: the chains of x·W1 over each input k-block 0, 1, ..., one B x H matrix per
+    /// block (GEMM.kBlockCount(I) x B x H floats); the row phase adds them into z1 in block order.
+    /// z1 is not written by layer one, so an engine may compute the next batch's blocks while the
+    /// parameter phase still reads this batch's z1.
     public let blockSums: FloatBuffer
     public let z1: FloatBuffer
     public let a2: FloatBuffer
@@ -62,20 +72,10 @@ public final class BatchBuffers: @unchecked Sendable {
         self.layout = layout
         self.batchSize = batchSize
         x = FloatBuffer(count: sparseInput ? 0 : batchSize * s.input)
-        labels = .allocate(capacity: batchSize)
-        labels.initialize(repeating: 0, count: batchSize)
-        sampleIndices = .allocate(capacity: batchSize)
-        sampleIndices.initialize(repeating: 0, count: batchSize)
-        stagedLabels = .allocate(capacity: batchSize)
-        stagedLabels.initialize(repeating: 0, count: batchSize)
-        stagedSampleIndices = .allocate(capacity: batchSize)
-        stagedSampleIndices.initialize(repeating: 0, count: batchSize)
-        blockSums = FloatBuffer(count: sparseInput ? (GEMM.kBlockCount(s.input) - 1) * batchSize * s.hidden : 0)
+        blockSums = FloatBuffer(count: sparseInput ? GEMM.kBlockCount(s.input) * batchSize * s.hidden : 0)
         offsetsPerRow = sparseInput ? SparseRows.blocksPerRow(columns: s.input) + 1 : 0
-        entryOffsets = .allocate(capacity: max(batchSize * offsetsPerRow, 1))
-        entryOffsets.initialize(repeating: 0, count: max(batchSize * offsetsPerRow, 1))
-        stagedEntryOffsets = .allocate(capacity: max(batchSize * offsetsPerRow, 1))
-        stagedEntryOffsets.initialize(repeating: 0, count: max(batchSize * offsetsPerRow, 1))
+        ring = .allocate(capacity: Self.batchesHeld)
+        for k in 0..<Self.batchesHeld { (ring + k).initialize(to: BatchRows(batchSize: batchSize, offsetsPerRow: offsetsPerRow)) }
         z1 = FloatBuffer(count: batchSize * s.hidden)
         a2 = FloatBuffer(count: batchSize * s.output)
         dy = FloatBuffer(count: batchSize * s.output)
@@ -89,30 +89,27 @@ public final class BatchBuffers: @unchecked Sendable {
         packedW2T = FloatBuffer(count: GEMM.packedCount(k: s.output, n: s.hidden))
     }
 
+    /// Makes the next batch current, and the one after it next (call while no thread reads any).
+    public func advance() {
+        let current = ring[0]
+        for k in 1..<Self.batchesHeld { ring[k - 1] = ring[k] }
+        ring[Self.batchesHeld - 1] = current
+    }
+
     deinit {
-        labels.deallocate()
-        sampleIndices.deallocate()
-        stagedLabels.deallocate()
-        stagedSampleIndices.deallocate()
-        entryOffsets.deallocate()
-        stagedEntryOffsets.deallocate()
+        for k in 0..<Self.batchesHeld { ring[k].deallocate() }
+        ring.deallocate()
     }
 
-    /// Makes the staged labels and indices current (call while no thread reads either).
-    public func swapStaged() {
-        swap(&labels, &stagedLabels)
-        swap(&sampleIndices, &stagedSampleIndices)
-        swap(&entryOffsets, &stagedEntryOffsets)
-    }
-
-    /// Fills row `r` (of the staged buffers with `staged`): its sample index and label, and for a
-    /// sparse input its image's block offsets in `x`.
-    public func setRow(_ r: Int, image: Int, label: Int32, sparse x: SparseRows? = nil, staged: Bool = false) {
-        (staged ? stagedSampleIndices : sampleIndices)[r] = image
-        (staged ? stagedLabels : labels)[r] = label
+    /// Fills row `r` of the batch `ahead` of the current one: its sample index and label, and for
+    /// a sparse input its image's block offsets in `x`.
+    public func setRow(_ r: Int, image: Int, label: Int32, sparse x: SparseRows? = nil, ahead: Int = 0) {
+        let rows = self.rows(ahead: ahead)
+        rows.sampleIndices[r] = image
+        rows.labels[r] = label
         if let x {
             precondition(offsetsPerRow == x.blocksPerRow + 1, "BatchBuffers was made without sparseInput")
-            x.blockOffsets(image, into: (staged ? stagedEntryOffsets : entryOffsets) + r * offsetsPerRow)
+            x.blockOffsets(image, into: rows.entryOffsets + r * offsetsPerRow)
         }
     }
 
@@ -121,6 +118,28 @@ public final class BatchBuffers: @unchecked Sendable {
         var sum: Float = 0
         for i in 0..<batchSize { sum += loss.pointer[i] }
         return sum / Float(batchSize)
+    }
+}
+
+/// One batch's rows: labels, dataset indices and (sparse input) block offsets (`BatchBuffers.rows(ahead:)`).
+public struct BatchRows {
+    public let labels: UnsafeMutablePointer<Int32>
+    public let sampleIndices: UnsafeMutablePointer<Int>
+    public let entryOffsets: UnsafeMutablePointer<Int>
+
+    init(batchSize: Int, offsetsPerRow: Int) {
+        labels = .allocate(capacity: batchSize)
+        labels.initialize(repeating: 0, count: batchSize)
+        sampleIndices = .allocate(capacity: batchSize)
+        sampleIndices.initialize(repeating: 0, count: batchSize)
+        entryOffsets = .allocate(capacity: max(batchSize * offsetsPerRow, 1))
+        entryOffsets.initialize(repeating: 0, count: max(batchSize * offsetsPerRow, 1))
+    }
+
+    func deallocate() {
+        labels.deallocate()
+        sampleIndices.deallocate()
+        entryOffsets.deallocate()
     }
 }
 
@@ -162,18 +181,18 @@ public struct ParameterSlice: Equatable, Sendable {
         ParameterSlice(w1Rows: 0..<shape.input, w2Rows: 0..<shape.hidden, biases: true)
     }
 
-    /// The parameter phase's work items: W1 in blocks of `rows` rows, then W2 in blocks of `rows`
-    /// rows, then the biases. 56 rows of W1 (`SparseRows.blockWidth`, so a sparse item finds its
-    /// pixels through the block table) are about 1 MFLOP dense for the default run: large enough
-    /// that taking an item costs nothing, small enough (17 items) to balance 2 to 16 workers.
+    /// The parameter phase's work items: W1 in blocks of `rows` rows, then all of W2, then the
+    /// biases. 56 rows of W1 (`SparseRows.blockWidth`, so a sparse item finds its pixels through the
+    /// block table) are about 1 MFLOP dense for the default run: large enough that taking an item
+    /// costs nothing, small enough (16 items) to balance 2 to 16 workers. W2 is one item (2% of an
+    /// iteration's FLOPs), so the worker that updates it can also pack it for the next row phase
+    /// (`prepareRowPhase`) without waiting for other items.
     public static func blocks(_ shape: NetworkShape, rows: Int = SparseRows.blockWidth) -> [ParameterSlice] {
         precondition(rows > 0)
         let w1 = stride(from: 0, to: shape.input, by: rows).map {
             ParameterSlice(w1Rows: $0..<min($0 + rows, shape.input), w2Rows: 0..<0, biases: false)
         }
-        let w2 = stride(from: 0, to: shape.hidden, by: rows).map {
-            ParameterSlice(w1Rows: 0..<0, w2Rows: $0..<min($0 + rows, shape.hidden), biases: false)
-        }
+        let w2 = [ParameterSlice(w1Rows: 0..<0, w2Rows: 0..<shape.hidden, biases: false)]
         return w1 + w2 + [ParameterSlice(w1Rows: 0..<0, w2Rows: 0..<0, biases: true)]
     }
 }
@@ -242,10 +261,11 @@ public struct Backprop {
                 for block in 0..<GEMM.kBlockCount(s.input) { forwardBlock(net, batch, x, block: block, rows: rows) }
             }
             // z1 = block 0 + block 1 + ..., in block order, as the dense GEMM adds its k-blocks.
-            for block in 1..<GEMM.kBlockCount(s.input) {
-                for r in rows {
-                    let z = batch.z1.pointer + r * s.hidden
-                    let sums = batch.blockSums.pointer + ((block - 1) * B + r) * s.hidden
+            for r in rows {
+                let z = batch.z1.pointer + r * s.hidden
+                z.update(from: batch.blockSums.pointer + r * s.hidden, count: s.hidden)
+                for block in 1..<GEMM.kBlockCount(s.input) {
+                    let sums = batch.blockSums.pointer + (block * B + r) * s.hidden
                     for j in 0..<s.hidden { z[j] += sums[j] }
                 }
             }
@@ -291,18 +311,20 @@ public struct Backprop {
     }
 
     /// Sparse input: the multiply-add chain of x·W1 over input k-block `block` (`GEMM.kBlock`) for
-    /// batch rows `rows`, into z1 (block 0) or `batch.blockSums` (later blocks). It reads only the
-    /// rows of W1 in that k-block, so an engine that gives each k-block a home worker keeps those
-    /// rows of W1 on one core: that worker also sums and updates them in the parameter phase.
-    public func forwardBlock(_ net: TwoLayerNet, _ batch: BatchBuffers, _ x: SparseRows, block: Int, rows: Range<Int>) {
+    /// batch rows `rows`, into that block's matrix of `batch.blockSums`. It reads only the rows of W1
+    /// in that k-block, so an engine that gives each k-block a home worker keeps those rows of W1 on
+    /// one core: that worker also sums and updates them in the parameter phase, and then runs this
+    /// for the next batch (`ahead` 1: the batch staged by `ShardedLoader.stage`).
+    public func forwardBlock(_ net: TwoLayerNet, _ batch: BatchBuffers, _ x: SparseRows, block: Int, rows: Range<Int>,
+                             ahead: Int = 0) {
         let s = layout.shape
         let w1 = UnsafePointer(net.parameters.pointer) + layout.w1.lowerBound
         let columns = GEMM.kBlock(block, of: s.input)
-        precondition(block == 0 || batch.blockSums.count > 0, "BatchBuffers was made without sparseInput")
+        precondition(batch.blockSums.count > 0, "BatchBuffers was made without sparseInput")
+        let offsets = batch.rows(ahead: ahead).entryOffsets
         for r in rows {
-            let out = block == 0 ? batch.z1.pointer + r * s.hidden
-                                 : batch.blockSums.pointer + ((block - 1) * batch.batchSize + r) * s.hidden
-            let entries = x.entries(offsets: batch.entryOffsets + r * batch.offsetsPerRow, columns: columns)
+            let out = batch.blockSums.pointer + (block * batch.batchSize + r) * s.hidden
+            let entries = x.entries(offsets: offsets + r * batch.offsetsPerRow, columns: columns)
             kernels.sparseRowTimesMatrix(x, entries, w1, s.hidden, s.hidden, out, false)
         }
     }
@@ -341,7 +363,7 @@ public struct Backprop {
         let stride = scratch.sparseStride
         precondition(scratch.sparseAccumulator.count >= SparseRows.blockWidth * stride * (GEMM.kBlockCount(B) > 1 ? 2 : 1),
                      "WorkerScratch was made without the layout of a sparse run")
-        let acc = scratch.sparseAccumulator.pointer
+        let acc = scratch.sparseAccumulator.pointer, offsets = batch.entryOffsets
         let partial = acc + SparseRows.blockWidth * stride
         var k0 = pixels.lowerBound
         while k0 < pixels.upperBound {
@@ -351,7 +373,7 @@ public struct Backprop {
                 let target = block == 0 ? acc : partial
                 target.update(repeating: 0, count: count)
                 for r in GEMM.kBlock(block, of: B) {
-                    let entries = x.entries(offsets: batch.entryOffsets + r * batch.offsetsPerRow, columns: k0..<k1)
+                    let entries = x.entries(offsets: offsets + r * batch.offsetsPerRow, columns: k0..<k1)
                     kernels.sparseScatterRow(x, entries, k0, batch.da1.pointer + r * s.hidden,
                                              s.hidden, target, stride)
                 }

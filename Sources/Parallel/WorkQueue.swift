@@ -11,9 +11,12 @@ import Synchronization
 ///
 /// Affinity: an item may have a home thread (`home`). A thread first runs its home items in item
 /// order, claiming one at a time; then items without a home, scanning from its own offset; then
-/// any item still unclaimed (other threads' home items), from the last one back, so a thread that
-/// is done early takes a slower thread's remaining items from the far end while that thread works
-/// forward. So while the threads keep pace, an item runs on its home thread every iteration and the
+/// any item still unclaimed (other threads' home items) that is `ready`, from the last one back, so
+/// a thread that is done early takes a slower thread's remaining items from the far end while that
+/// thread works forward. (An item that waits inside for earlier items of its phase, such as the
+/// engine's forward items, which need their block of W1 updated first, is not ready until those
+/// are done: a thread that is done early then takes something else or waits for the next phase,
+/// instead of waiting inside an item; the home thread runs it, after the items it waits for.) So while the threads keep pace, an item runs on its home thread every iteration and the
 /// data it updates (a block of W1) stays in one core's caches; a thread that is slow, descheduled
 /// or asleep delays nobody for long, because the others take its unclaimed items.
 ///
@@ -64,10 +67,12 @@ public final class WorkQueue: @unchecked Sendable {
     }
 
     /// Run by every thread of the pool. `worker` is this thread's index, compared with
-    /// `home(phase, item)` (nil: no home, any thread). `execute(phase, item)` runs one item;
+    /// `home(phase, item)` (nil: no home, any thread); `ready(phase, item)` says whether a thread
+    /// other than its home may take it now. `execute(phase, item)` runs one item;
     /// `complete(phase)` runs once per phase on the thread that finished its last item and returns
     /// the next phase's item count (1...capacity), or nil to end the run. Returns when the run has ended.
     public func work(worker: Int, home: (_ phase: UInt32, _ item: Int) -> Int?,
+                     ready: (_ phase: UInt32, _ item: Int) -> Bool = { _, _ in true },
                      execute: (_ phase: UInt32, _ item: Int) -> Void, complete: (_ phase: UInt32) -> Int?) {
         var phase: UInt32 = 0
         while true {
@@ -98,8 +103,8 @@ public final class WorkQueue: @unchecked Sendable {
                 let item = (offset + j) % count
                 if home(phase, item) == nil && claim(item, phase) { run(item) }
             }
-            // Then other threads' home items that are still unclaimed, last first.
-            for item in (0..<count).reversed() where claim(item, phase) { run(item) }
+            // Then other threads' home items that are still unclaimed and ready, last first.
+            for item in (0..<count).reversed() where ready(phase, item) && claim(item, phase) { run(item) }
             phase &+= 1
         }
     }

@@ -59,12 +59,12 @@ public final class ShardedLoader: @unchecked Sendable {
         }
     }
 
-    /// Ahead of time, for `rows` of `iteration` (the next one): for a sparse input, the sample
-    /// indices and labels go to the batch's staged buffers (`BatchBuffers.swapStaged` makes them
-    /// current) and prefetch hints bring each image's row offsets and block table, then its
-    /// entries, towards the caches; for a dense input, only prefetch hints for the image bytes
-    /// (the row phase assembles them).
-    public func stage(iteration: Int, rows: Range<Int>, into batch: BatchBuffers, node: Int) {
+    /// Ahead of time, for `rows` of `iteration`, `ahead` iterations after the current one: for a
+    /// sparse input, the sample indices, labels and block offsets go to `batch.rows(ahead:)`
+    /// (`BatchBuffers.advance` makes them current) and prefetch hints bring each image's row
+    /// offsets and block table, then its entries, towards the caches; for a dense input, only
+    /// prefetch hints for the image bytes (the row phase assembles them).
+    public func stage(iteration: Int, ahead: Int = 1, rows: Range<Int>, into batch: BatchBuffers, node: Int) {
         switch encoding {
         case .dense:
             let n = images.pixelsPerImage
@@ -75,25 +75,25 @@ public final class ShardedLoader: @unchecked Sendable {
                 }
             }
         case .sparse:
-            let x = sparseRows(node)
+            let x = sparseRows(node), target = batch.rows(ahead: ahead)
             images.labels.withUnsafeBufferPointer { labels in
                 // Two passes, so the rows' first cache misses (label, row offset) overlap instead
                 // of stalling one after the other.
                 for row in rows {
                     let image = sampler.index(iteration: iteration, row: row)
-                    batch.stagedSampleIndices[row] = image
+                    target.sampleIndices[row] = image
                     csupport_prefetch(labels.baseAddress! + image)
                     csupport_prefetch(x.rowStart + image)
                     csupport_prefetch(x.blockStart + image * (x.blocksPerRow + 1))
                 }
                 for row in rows {
-                    let image = batch.stagedSampleIndices[row]
-                    batch.setRow(row, image: image, label: Int32(labels[image]), sparse: x, staged: true)
+                    let image = target.sampleIndices[row]
+                    batch.setRow(row, image: image, label: Int32(labels[image]), sparse: x, ahead: ahead)
                 }
                 // Then the images' entries themselves (about 8 lines per MNIST image), which layer 1
-                // reads next iteration: they arrive while this iteration's work goes on.
+                // reads later: they arrive while other work goes on.
                 for row in rows {
-                    let offsets = batch.stagedEntryOffsets + row * batch.offsetsPerRow
+                    let offsets = target.entryOffsets + row * batch.offsetsPerRow
                     let entries = offsets[0]..<offsets[batch.offsetsPerRow - 1]
                     for e in stride(from: entries.lowerBound, to: entries.upperBound, by: 32) { csupport_prefetch(x.indices + e) }
                     for e in stride(from: entries.lowerBound, to: entries.upperBound, by: 64) { csupport_prefetch(x.values + e) }

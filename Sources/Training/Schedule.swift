@@ -1,42 +1,52 @@
 import Kernels
 import Model
 
-/// The phases of one training iteration, the work items of each, and each item's home worker
+/// The two phases of one training iteration, the work items of each, and each item's home worker
 /// (`WorkQueue` runs an item on its home worker while that worker keeps up).
 ///
-/// Dense input, two phases:   rows (assemble, forward, dy, da1) -> parameters (reduce, update,
-///                            prefetch the next batch)
-/// Sparse input, three:       layer one (x·W1 by input k-block; stage the next batch) -> rows
-///                            (the rest of the forward, dy, da1) -> parameters (reduce, update)
+///     rows        dense input: assemble and normalize the rows, the whole forward, dy, da1
+///                 sparse input: z1 = σ(Σ blocks + b1), the rest of the forward, dy, da1
+///     parameters  dW1, dW2, db1, db2 summed over all rows in row order (the reduction), θ ← θ − η·g;
+///                 dense input: prefetch the next batch's images
+///                 sparse input: x·W1 of the next batch, per input k-block (`forward` items), and
+///                 stage the batch after it (indices, labels, block offsets; prefetch its images)
 ///
-/// Homes follow the data each item writes. With a sparse input, the input k-blocks of x·W1 (two
-/// for 784 inputs, `GEMM.kBlock`) are dealt to groups of workers, and the parameter items that
-/// sum and update those W1 rows go to the same group: with 2 workers each owns one half of W1,
-/// reads it forward, updates it backward, and never has it taken away by the other core. Row
-/// items and the parameter items that are not W1 (W2, biases) have no home: whichever worker is
-/// done with its own items first takes them, which evens out the blocks' unequal work (MNIST's
-/// upper half holds 71 of an image's 150 non-zero pixels, the lower half 79). None of this
-/// changes a result, only where it is computed.
+/// With a sparse input each input k-block of W1 (two for 784 inputs, `GEMM.kBlock`) is dealt to a
+/// group of workers: its parameter items sum and update those W1 rows, and its forward items then
+/// multiply the next batch by them. With 2 workers each owns one half of W1 and never has it taken
+/// away by the other core; a forward item waits (`ProgressCounters`) until its block's updates are
+/// done, so layer one needs no phase of its own. Row items, the W2 and bias items and the staging
+/// items have no home: whichever worker is done with its own items first takes them, which evens
+/// out the blocks' unequal work (MNIST's upper half holds 71 of an image's 150 non-zero pixels,
+/// the lower half 79) and CPUs that run at unequal speeds (a shared virtual machine's often do).
+/// Only then does a worker take another's forward items, which costs the most (it reads that
+/// block of W1 from the other core). None of this changes a result, only where it is computed.
 struct Schedule {
-    enum Phase { case layerOne, rows, parameters }
+    enum Phase { case rows, parameters }
 
-    let phases: [Phase]
-    /// Layer-one items: an input k-block and a range of batch rows.
-    let layerOneItems: [(block: Int, rows: Range<Int>)]
-    /// Sparse input: after the layer-one items, these shares of the next batch's rows are staged
-    /// (`ShardedLoader.stage`) in the same phase, by whichever worker finished its block first;
-    /// the last staging item also packs W2 for the row phase (`Backprop.prepareRowPhase`).
-    /// Dense input: each parameter item stages its share of the next batch (prefetch only).
-    let stagingItems: [Range<Int>]
+    /// A parameter-phase item.
+    enum ParameterWork {
+        /// Reduce and update a slice; `block` is the input k-block of its W1 rows (nil: no W1 rows).
+        case slice(ParameterSlice, block: Int?)
+        /// Sparse input: x·W1 over input k-block `block` for these rows of the next batch.
+        case forward(block: Int, rows: Range<Int>)
+        /// Sparse input: stage these rows of the batch after the next one (`ShardedLoader.stage`).
+        case stage(rows: Range<Int>)
+    }
+
+    static let phases: [Phase] = [.rows, .parameters]
+
     let rowItems: [Range<Int>]
-    let parameterItems: [ParameterSlice]
+    let parameterItems: [ParameterWork]
+    /// Per input k-block: how many parameter items update its W1 rows (what its forward items wait for).
+    let w1ItemsPerBlock: [Int]
     private let homes: [[Int?]]
 
     /// Rows per row-phase item: one register tile of the GEMM (`GEMM.mr`).
     static let rowsPerItem = GEMM.mr
-    /// Rows per layer-one item (one k-block of x·W1): about 5 µs of work for MNIST, small enough
+    /// Rows per forward item (one k-block of x·W1): about 5 µs of work for MNIST, small enough
     /// that a worker done with its own block can take the rest of a slower worker's.
-    static let layerOneRowsPerItem = 10
+    static let forwardRowsPerItem = 10
 
     init(shape: NetworkShape, batchSize: Int, workers: Int, sparse: Bool) {
         let blocks = GEMM.kBlockCount(shape.input)
@@ -49,62 +59,60 @@ struct Schedule {
             stride(from: 0, to: batchSize, by: size).map { $0..<min($0 + size, batchSize) }
         }
 
-        var layerOne: [(block: Int, rows: Range<Int>)] = [], layerOneHomes: [Int?] = []
-        if sparse {
-            let rows = batchRows(by: Self.layerOneRowsPerItem)
-            for b in 0..<blocks {
-                let group = group(ofBlock: b)
-                // The group's workers take contiguous runs of rows (worker g of the group: the g-th share).
-                for (c, range) in rows.enumerated() {
-                    layerOne.append((b, range))
-                    layerOneHomes.append(group[c * group.count / rows.count])
-                }
-            }
-        }
-        layerOneItems = layerOne
-        let shares = sparse ? min(8, batchSize) : 0
-        stagingItems = (0..<shares).map { $0 * batchSize / shares..<($0 + 1) * batchSize / shares }
-        layerOneHomes += [Int?](repeating: nil, count: shares)
-        let rows = batchRows(by: Self.rowsPerItem)
-        rowItems = rows
-        let rowHomes = [Int?](repeating: nil, count: rows.count)
+        rowItems = batchRows(by: Self.rowsPerItem)
+
+        // Parameter items: per k-block its W1 slices, then (sparse) its forward items; then the rest.
         let slices = ParameterSlice.blocks(shape)
-        parameterItems = slices
-        var parameterHomes: [Int?] = [], perBlock = [Int](repeating: 0, count: blocks)
-        for slice in slices {
-            if let k = slice.w1Rows.first {
-                let b = (0..<blocks).first { GEMM.kBlock($0, of: shape.input).contains(k) }!
-                parameterHomes.append(group(ofBlock: b)[perBlock[b] % group(ofBlock: b).count])
+        func block(of slice: ParameterSlice) -> Int? {
+            slice.w1Rows.first.map { k in (0..<blocks).first { GEMM.kBlock($0, of: shape.input).contains(k) }! }
+        }
+        var items: [ParameterWork] = [], itemHomes: [Int?] = [], perBlock = [Int](repeating: 0, count: blocks)
+        let forwardRows = batchRows(by: Self.forwardRowsPerItem)
+        for b in 0..<blocks {
+            for slice in slices where block(of: slice) == b {
+                items.append(.slice(slice, block: b))
+                itemHomes.append(group(ofBlock: b)[perBlock[b] % group(ofBlock: b).count])
                 perBlock[b] += 1
-            } else {
-                parameterHomes.append(nil)
+            }
+            guard sparse else { continue }
+            for (c, rows) in forwardRows.enumerated() {
+                items.append(.forward(block: b, rows: rows))
+                // The group's workers take contiguous runs of rows (worker g of the group: the g-th share).
+                itemHomes.append(group(ofBlock: b)[c * group(ofBlock: b).count / forwardRows.count])
             }
         }
-        phases = sparse ? [.layerOne, .rows, .parameters] : [.rows, .parameters]
-        homes = (sparse ? [layerOneHomes] : []) + [rowHomes, parameterHomes]
+        for slice in slices where block(of: slice) == nil {
+            items.append(.slice(slice, block: nil))
+            itemHomes.append(nil)
+        }
+        let shares = sparse ? min(8, batchSize) : 0
+        for c in 0..<shares {
+            items.append(.stage(rows: c * batchSize / shares..<(c + 1) * batchSize / shares))
+            itemHomes.append(nil)
+        }
+        parameterItems = items
+        w1ItemsPerBlock = perBlock
+        homes = [[Int?](repeating: nil, count: rowItems.count), itemHomes]
     }
 
     /// The kind of queue phase `phase` and the iteration (counted from the run's start) it belongs to.
-    func locate(_ phase: UInt32) -> (phase: Phase, index: Int, iteration: Int) {
+    func locate(_ phase: UInt32) -> (phase: Phase, iteration: Int) {
         let p = Int(phase)
-        return (phases[p % phases.count], p % phases.count, p / phases.count)
+        return (Self.phases[p % Self.phases.count], p / Self.phases.count)
     }
 
     func itemCount(_ phase: Phase) -> Int {
         switch phase {
-        case .layerOne: return layerOneItems.count + stagingItems.count
         case .rows: return rowItems.count
         case .parameters: return parameterItems.count
         }
     }
 
     /// The item count of the phase that follows queue phase `phase` (what the serial step returns).
-    func itemCount(after phase: UInt32) -> Int {
-        itemCount(phases[(locate(phase).index + 1) % phases.count])
-    }
+    func itemCount(after phase: UInt32) -> Int { itemCount(locate(phase &+ 1).phase) }
 
-    func home(_ phase: UInt32, _ item: Int) -> Int? { homes[locate(phase).index][item] }
+    func home(_ phase: UInt32, _ item: Int) -> Int? { homes[Int(phase) % Self.phases.count][item] }
 
     /// The most items of any phase (the work queue's capacity).
-    var capacity: Int { phases.map(itemCount).max()! }
+    var capacity: Int { Self.phases.map(itemCount).max()! }
 }

@@ -56,16 +56,20 @@ public struct TrainingOutcome: Sendable {
 ///
 /// N pinned worker threads share one `WorkQueue`; each iteration is the phases of `Schedule`:
 ///
-///     sparse input (MNIST):
-///     phase "layer one"   x·W1 per input k-block (home: the block's workers); stage batch i+1
-///     phase "rows"        z1 = σ(blocks + b1), a2, loss, dy, da1        (Backprop.rowPhase)
+///     sparse input (MNIST), iteration i:
+///     phase "rows"        z1 = σ(Σ blocks + b1), a2, loss, dy, da1        (Backprop.rowPhase)
 ///     phase "parameters"  dW1, dW2, db1, db2 summed over all rows in row order (the reduction),
-///                         θ ← θ − η·g (W1 items: home = their k-block's workers)
+///                         θ ← θ − η·g (W1 items: home = their k-block's workers; the W2 item
+///                         packs W2 for the next row phase); x·W1 of batch i+1 per input k-block,
+///                         each block once its W1 rows are updated (home: the block's workers);
+///                         stage batch i+2
 ///     dense input:
 ///     phase "rows"        assemble and normalize rows, the whole forward, dy, da1
 ///     phase "parameters"  the reduction and update, repack those W1 rows; prefetch batch i+1
 ///     serial step (the thread that finished the phase's last item): record the loss, report,
-///         decide to stop, make the staged batch current
+///         decide to stop, make the next batch current
+///
+/// Layer one of the first batch (and staging the second) runs before the workers start.
 ///
 /// Which thread runs which item depends on timing; the results do not (docs/reproducibility.md).
 public final class Trainer: @unchecked Sendable {
@@ -126,14 +130,29 @@ public final class Trainer: @unchecked Sendable {
         // CPUs the others only take what is left (a home on a descheduled thread would wait).
         let planned = max(1, min(placement.slots.count, topology.cpuCount))
         let schedule = Schedule(shape: layout.shape, batchSize: config.batchSize, workers: planned, sparse: sparse)
-        // A sparse run's items read the batch's indices from the start of the iteration: the first
-        // batch is assembled here, the next ones are staged by the layer-one phase before them.
-        if sparse {
-            loader.assemble(iteration: start, rows: 0..<config.batchSize, into: batch, node: placement.nodes[0])
-            if start + 1 < total { loader.sampler.prepare(iteration: start + 1) }
+        // A sparse run's row phase starts from layer one of its batch, which the parameter phase
+        // before it computes, and that phase stages the batch after the next: for the first batch
+        // both are done here, and the second batch is staged.
+        let node = placement.nodes[0]
+        if sparse, case .sparse(let x) = loader.input(node: node) {
+            loader.assemble(iteration: start, rows: 0..<config.batchSize, into: batch, node: node)
+            for block in 0..<GEMM.kBlockCount(layout.shape.input) {
+                backprop.forwardBlock(net, batch, x, block: block, rows: 0..<config.batchSize)
+            }
+            if start + 1 < total {
+                loader.sampler.prepare(iteration: start + 1)
+                loader.stage(iteration: start + 1, ahead: 1, rows: 0..<config.batchSize, into: batch, node: node)
+            }
         }
-        let queue = WorkQueue(firstPhaseItems: schedule.itemCount(schedule.phases[0]), capacity: schedule.capacity,
-                              threads: placement.slots.count, oversubscribed: placement.slots.count > topology.cpuCount)
+        /// How far ahead of the current iteration the parameter phase stages a batch.
+        let ahead = sparse ? 2 : 1
+        let oversubscribed = placement.slots.count > topology.cpuCount
+        let queue = WorkQueue(firstPhaseItems: schedule.itemCount(.rows), capacity: schedule.capacity,
+                              threads: placement.slots.count, oversubscribed: oversubscribed)
+        // W1 items done per k-block (a forward item waits for its block's).
+        let updated = ProgressCounters(count: schedule.w1ItemsPerBlock.count, oversubscribed: oversubscribed)
+        // Forward items of iteration `done` (counted from `start`) wait for this many W1 items of their block.
+        let updatesBefore: @Sendable (_ block: Int, _ done: Int) -> Int = { schedule.w1ItemsPerBlock[$0] * ($1 + 1) }
         let net = self.net, loader = self.loader, stopRequest = self.stopRequest
         let clock = ContinuousClock.now
         let times = PhaseLog(workers: placement.slots.count)
@@ -142,51 +161,53 @@ public final class Trainer: @unchecked Sendable {
             let input = loader.input(node: worker.slot.node)
             var mine = PhaseTimes()
             let entered = ContinuousClock.now
-            queue.work(worker: worker.index, home: schedule.home, execute: { phase, item in
+            queue.work(worker: worker.index, home: schedule.home, ready: { phase, item in
+                guard case (.parameters, let done) = schedule.locate(phase),
+                      case .forward(let block, _) = schedule.parameterItems[item] else { return true }
+                return updated.reached(block, updatesBefore(block, done))
+            }, execute: { phase, item in
                 let t0 = ContinuousClock.now
-                let (kind, _, done) = schedule.locate(phase)
+                let (kind, done) = schedule.locate(phase)
                 let i = start + done
                 switch kind {
-                case .layerOne:
-                    guard case .sparse(let x) = input else { preconditionFailure("layer-one items are for sparse input") }
-                    if item < schedule.layerOneItems.count {
-                        let work = schedule.layerOneItems[item]
-                        backprop.forwardBlock(net, batch, x, block: work.block, rows: work.rows)
-                    } else {
-                        // Stage a share of the next batch: indices, labels, prefetched images.
-                        let staging = item - schedule.layerOneItems.count
-                        if i + 1 < total {
-                            loader.stage(iteration: i + 1, rows: schedule.stagingItems[staging], into: batch, node: worker.slot.node)
-                        }
-                        if staging == schedule.stagingItems.count - 1 { backprop.prepareRowPhase(net, batch) }
-                    }
-                    mine.compute += (ContinuousClock.now - t0).seconds
                 case .rows:
                     let rows = schedule.rowItems[item]
                     if !sparse { loader.assemble(iteration: i, rows: rows, into: batch, node: worker.slot.node) }
                     backprop.rowPhase(net, batch, scratch, rows: rows, input: input, layerOneDone: sparse)
                     mine.compute += (ContinuousClock.now - t0).seconds
                 case .parameters:
-                    let slices = schedule.parameterItems
-                    backprop.parameterStep(net, batch, scratch, slice: slices[item], learningRate: config.learningRate, input: input)
-                    // Dense input: bring this item's share of the next batch's images towards the caches.
-                    if !sparse && i + 1 < total {
-                        let share = item * config.batchSize / slices.count..<(item + 1) * config.batchSize / slices.count
-                        loader.stage(iteration: i + 1, rows: share, into: batch, node: worker.slot.node)
+                    switch schedule.parameterItems[item] {
+                    case .slice(let slice, let block):
+                        backprop.parameterStep(net, batch, scratch, slice: slice, learningRate: config.learningRate, input: input)
+                        if let block { updated.add(block) }
+                        // The item that updated W2 packs it for the next row phase.
+                        if slice.w2Rows == 0..<layout.shape.hidden { backprop.prepareRowPhase(net, batch) }
+                        // Dense input: bring this item's share of the next batch's images towards the caches.
+                        if !sparse && i + 1 < total {
+                            let n = schedule.parameterItems.count
+                            let share = item * config.batchSize / n..<(item + 1) * config.batchSize / n
+                            loader.stage(iteration: i + 1, rows: share, into: batch, node: worker.slot.node)
+                        }
+                        mine.reduction += (ContinuousClock.now - t0).seconds
+                    case .forward(let block, let rows):
+                        guard i + 1 < total, case .sparse(let x) = input else { break }
+                        updated.wait(block, until: updatesBefore(block, done))
+                        backprop.forwardBlock(net, batch, x, block: block, rows: rows, ahead: 1)
+                        mine.compute += (ContinuousClock.now - t0).seconds
+                    case .stage(let rows):
+                        guard i + 2 < total else { break }
+                        loader.stage(iteration: i + 2, ahead: 2, rows: rows, into: batch, node: worker.slot.node)
+                        mine.compute += (ContinuousClock.now - t0).seconds
                     }
-                    mine.reduction += (ContinuousClock.now - t0).seconds
                 }
             }, complete: { phase in
-                let (kind, _, done) = schedule.locate(phase)
+                let (kind, done) = schedule.locate(phase)
                 let i = start + done
-                switch kind {
-                case .layerOne: return schedule.itemCount(after: phase)
-                case .rows:
-                    // Dense input: no worker reads the sampler until the parameter phase prefetches
-                    // the next batch: make the next iteration's epochs available now.
-                    if !sparse && i + 1 < total { loader.sampler.prepare(iteration: i + 1) }
+                if kind == .rows {
+                    // No worker reads the sampler until the parameter phase stages the batch
+                    // `ahead`: make its epochs available now.
+                    if i + ahead < total { loader.sampler.prepare(iteration: i + ahead) }
                     return schedule.itemCount(after: phase)
-                case .parameters: break
                 }
                 let t0 = ContinuousClock.now
                 defer { mine.bookkeeping += (ContinuousClock.now - t0).seconds }
@@ -207,13 +228,7 @@ public final class Trainer: @unchecked Sendable {
                     shared.stop = .interrupted
                     return nil
                 }
-                if sparse {
-                    batch.swapStaged()
-                    // The next iteration's layer-one phase stages the one after it (and packs W2).
-                    if i + 2 < total { loader.sampler.prepare(iteration: i + 2) }
-                } else {
-                    backprop.prepareRowPhase(net, batch)
-                }
+                if sparse { batch.advance() }
                 return schedule.itemCount(after: phase)
             })
             mine.synchronisation = (ContinuousClock.now - entered).seconds - mine.compute - mine.reduction - mine.bookkeeping

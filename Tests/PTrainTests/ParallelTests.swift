@@ -127,6 +127,49 @@ final class ParallelTests: XCTestCase {
         XCTAssertEqual(stolen, Array((mine.count..<count).reversed()), "the other thread works back from the last")
     }
 
+    /// The engine's parameter phase: per group, producer items (W1 updates) and then consumer items
+    /// (forward items) that wait inside (`ProgressCounters`) until the group's producers are done,
+    /// and are not `ready` for other threads before that. With 16 threads, homes planned for 2,
+    /// and more or fewer CPUs than threads, every consumer must find all producers of its group
+    /// and phase done, and no phase may hang.
+    func testItemsThatWaitForEarlierItemsOfTheirPhase() {
+        for oversubscribed in [true, false] {
+            let workers = 16, phases = 2000, groups = 2, producers = 3, consumers = 4
+            let perGroup = producers + consumers, count = groups * perGroup + 2  // + 2 items without a home
+            let log = ItemLog(phases: phases, maxItems: count)
+            let produced = Tally(count: groups)  // producers done in this phase, per group
+            let counters = ProgressCounters(count: groups, oversubscribed: oversubscribed)
+            let misses = Tally(count: 1)
+            let queue = WorkQueue(firstPhaseItems: count, capacity: count, threads: workers, oversubscribed: oversubscribed)
+            let placement = Placement(topology: Topology.discover(), workers: workers, policy: .none)
+            @Sendable func group(_ item: Int) -> Int? { item < groups * perGroup ? item / perGroup : nil }
+            @Sendable func isConsumer(_ item: Int) -> Bool { group(item) != nil && item % perGroup >= producers }
+            WorkerPool.run(placement: placement) { worker in
+                queue.work(worker: worker.index, home: { _, item in group(item) }, ready: { phase, item in
+                    !isConsumer(item) || counters.reached(group(item)!, producers * (Int(phase) + 1))
+                }, execute: { phase, item in
+                    if let g = group(item) {
+                        if isConsumer(item) {
+                            counters.wait(g, until: producers * (Int(phase) + 1))
+                            if produced.value(g) != producers { misses.add(0) }
+                        } else {
+                            produced.add(g)
+                            counters.add(g)
+                        }
+                    }
+                    log.ran(Int(phase), item)
+                }, complete: { phase in
+                    log.completed(Int(phase), expecting: count)
+                    produced.reset()
+                    return Int(phase) + 1 < phases ? count : nil
+                })
+            }
+            XCTAssertEqual(log.errors, [], "oversubscribed: \(oversubscribed)")
+            XCTAssertEqual(log.completedPhases, phases)
+            XCTAssertEqual(misses.value(0), 0, "a consumer ran before its group's producers were done")
+        }
+    }
+
     func testWorkersArePinnedWherePlanned() {
         let topology = Topology.discover()
         let placement = Placement(topology: topology, workers: topology.cpuCount, policy: .compact)
@@ -165,6 +208,16 @@ final class ItemLog: @unchecked Sendable {
         }
         completedPhases += 1
     }
+}
+
+/// Counts under a lock (threads add; the test reads).
+final class Tally: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts: [Int]
+    init(count: Int) { counts = Array(repeating: 0, count: count) }
+    func add(_ i: Int) { lock.lock(); counts[i] += 1; lock.unlock() }
+    func value(_ i: Int) -> Int { lock.lock(); defer { lock.unlock() }; return counts[i] }
+    func reset() { lock.lock(); counts = counts.map { _ in 0 }; lock.unlock() }
 }
 
 final class Seen: @unchecked Sendable {
