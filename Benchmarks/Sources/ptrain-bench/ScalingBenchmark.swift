@@ -12,7 +12,7 @@ struct ScalingBenchmark: ParsableCommand {
         abstract: "Strong and weak scaling over workers 1, 2, 4, ... up to twice the CPUs, with the numpy peer in the same run.",
         discussion: "Writes scaling.csv, scaling.json and scaling.svg to --output.")
 
-    @Option(help: "Runs per point (median, min and max are reported).")
+    @Option(help: "Runs per point, in rounds that run every worker count in turn (median, min and max are reported).")
     var repeats = 5
 
     @Option(help: "Folder for the CSV, JSON and SVG files.")
@@ -116,15 +116,28 @@ struct ScalingBenchmark: ParsableCommand {
         for s in all where scenarios.contains(s.key) {
             print("\n\(s.name), \(s.iterations) iterations")
             print("workers  batch   samples/s median      min       max   speedup  efficiency  | per iteration per worker (µs): compute  reduction  sync  other")
-            var base = 0.0
-            for n in counts {
+            func configuration(workers n: Int) -> TrainingConfiguration {
                 var config = TrainingConfiguration()
                 config.hidden = s.hidden
                 config.batchSize = s.batch(n)
                 config.iterations = s.iterations
                 config.workers = n
-                _ = trainOnce(config, data: mnist.train, kernels: kernels, topology: topology)  // warm-up
-                let outcomes = (0..<repeats).map { _ in trainOnce(config, data: mnist.train, kernels: kernels, topology: topology) }
+                return config
+            }
+            // Rounds: each round runs every worker count once, in turn, so a change in the shared
+            // machine's speed between minutes reaches all counts alike instead of whichever count
+            // ran then. The first round is a warm-up and is not counted.
+            var runs = [Int: [TrainingOutcome]]()
+            for round in 0...repeats {
+                for n in counts {
+                    let outcome = trainOnce(configuration(workers: n), data: mnist.train, kernels: kernels, topology: topology)
+                    if round > 0 { runs[n, default: []].append(outcome) }
+                }
+            }
+            var base = 0.0
+            for n in counts {
+                let config = configuration(workers: n)
+                let outcomes = runs[n]!
                 let rates = outcomes.map { Double(s.iterations * config.batchSize) / $0.trainSeconds }
                 let stats = Stats(rates)
                 let median = outcomes.sorted { $0.trainSeconds < $1.trainSeconds }[outcomes.count / 2]
