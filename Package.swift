@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "KernelsAVX2", dependencies: ["KernelCore"], swiftSettings: avx2Flags),
         .target(name: "Kernels", dependencies: ["KernelCore", "KernelsAVX2", "CSupport"]),
         .target(name: "Seeding"),
-        .target(name: "Model", dependencies: ["Kernels", "Seeding"]),
+        .target(name: "Model", dependencies: ["Kernels", "Seeding", "CSupport"]),
         .target(name: "Parallel", dependencies: ["CNuma", "CSupport"]),
         .target(name: "Training", dependencies: ["Dataset", "Kernels", "Model", "Parallel", "Seeding", "CSupport"]),
         .target(name: "Checkpoint", dependencies: ["Dataset", "Model", "Training"]),

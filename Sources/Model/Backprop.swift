@@ -1,3 +1,4 @@
+import CSupport
 import Kernels
 
 /// Where layer 1 reads a batch's inputs.
@@ -322,9 +323,19 @@ public struct Backprop {
         let columns = GEMM.kBlock(block, of: s.input)
         precondition(batch.blockSums.count > 0, "BatchBuffers was made without sparseInput")
         let offsets = batch.rows(ahead: ahead).entryOffsets
+        func output(_ r: Int) -> UnsafeMutablePointer<Float> { batch.blockSums.pointer + (block * batch.batchSize + r) * s.hidden }
+        // While a row's chain runs (about 0.5 µs for MNIST), the next row's entries and output line
+        // are fetched: the entries may sit in the cache of the core that staged the batch, and the
+        // output row in the cache of the core whose row item read it last iteration, which must
+        // give it up before this core can write it (2 workers: 7-9% faster in alternating runs).
+        if let r = rows.first { prefetchForWrite(output(r), count: s.hidden) }
         for r in rows {
-            let out = batch.blockSums.pointer + (block * batch.batchSize + r) * s.hidden
+            let out = output(r)
             let entries = x.entries(offsets: offsets + r * batch.offsetsPerRow, columns: columns)
+            if r + 1 < rows.upperBound {
+                x.prefetch(x.entries(offsets: offsets + (r + 1) * batch.offsetsPerRow, columns: columns))
+                prefetchForWrite(output(r + 1), count: s.hidden)
+            }
             kernels.sparseRowTimesMatrix(x, entries, w1, s.hidden, s.hidden, out, false)
         }
     }
@@ -423,5 +434,23 @@ func columnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into out: Un
     for i in 0..<rows {
         let row = m + i * columns
         for j in 0..<columns { out[j] += row[j] }
+    }
+}
+
+/// Write prefetch hints (ask for ownership ahead of the stores) for the cache lines of `count`
+/// floats from `start`.
+@inline(__always)
+func prefetchForWrite(_ start: UnsafeMutablePointer<Float>, count: Int) {
+    for j in stride(from: 0, to: count, by: 16) { csupport_prefetch_write(start + j) }
+}
+
+extension SparseRows {
+    /// Read prefetch hints for the column indices and values of `entries`.
+    @inline(__always)
+    func prefetch(_ entries: Range<Int>) {
+        for e in stride(from: entries.lowerBound, to: entries.upperBound, by: 32) { csupport_prefetch(indices + e) }
+        if let last = entries.last { csupport_prefetch(indices + last) }
+        for e in stride(from: entries.lowerBound, to: entries.upperBound, by: 64) { csupport_prefetch(values + e) }
+        if let last = entries.last { csupport_prefetch(values + last) }
     }
 }

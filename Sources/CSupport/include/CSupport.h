@@ -23,6 +23,9 @@ void csupport_cpu_relax(void);
 /// A read prefetch hint for the cache line holding `address` (inline: it is one instruction).
 static inline void csupport_prefetch(const void *address) { __builtin_prefetch(address, 0, 3); }
 
+/// A write prefetch hint (ownership of the line, ahead of a store) for the line holding `address`.
+static inline void csupport_prefetch_write(const void *address) { __builtin_prefetch(address, 1, 3); }
+
 /// sched_yield(2).
 void csupport_yield(void);
 
