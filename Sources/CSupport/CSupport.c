@@ -68,8 +68,6 @@ void csupport_yield(void) { sched_yield(); }
 
 uint32_t csupport_load_u32(const uint32_t *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
 
-void csupport_store_u32(uint32_t *word, uint32_t value) { __atomic_store_n(word, value, __ATOMIC_SEQ_CST); }
-
 void csupport_futex_wait(uint32_t *word, uint32_t expected) {
 #if defined(__linux__)
     syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);

@@ -445,9 +445,10 @@ func prefetchForWrite(_ start: UnsafeMutablePointer<Float>, count: Int) {
 }
 
 extension SparseRows {
-    /// Read prefetch hints for the column indices and values of `entries`.
+    /// Read prefetch hints for the column indices and values of `entries` (every cache line they
+    /// span: 32 indices or 64 values to a line).
     @inline(__always)
-    func prefetch(_ entries: Range<Int>) {
+    public func prefetch(_ entries: Range<Int>) {
         for e in stride(from: entries.lowerBound, to: entries.upperBound, by: 32) { csupport_prefetch(indices + e) }
         if let last = entries.last { csupport_prefetch(indices + last) }
         for e in stride(from: entries.lowerBound, to: entries.upperBound, by: 64) { csupport_prefetch(values + e) }

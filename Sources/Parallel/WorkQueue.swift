@@ -132,10 +132,20 @@ public final class WorkQueue: @unchecked Sendable {
         return csupport_cas_u32(word, last, phase) != 0
     }
 
-    /// Sequentially consistent store of the phase, then a load of `sleepers`: pairs with a sleeper's
-    /// increment-then-futex-check, so a sleeper either sees the new phase or is woken.
+    /// Raises the published phase to `phase` (never lowers it), then loads `sleepers`: the
+    /// compare-and-swap is sequentially consistent and pairs with a sleeper's increment-then-futex-
+    /// check, so a sleeper either sees the new phase or is woken.
+    ///
+    /// Phases can complete out of publishing order: a thread that comes late to the phase it
+    /// waited for reads the newest `state`, which may name a phase whose completer has not
+    /// published it yet, and can finish that phase and publish the next before the older completer
+    /// publishes. A plain store would then move the word back, and threads waiting for the newer
+    /// phase would sleep forever (the thread-sanitizer run of `ParallelTests` found it).
     private func publish(_ phase: UInt32) {
-        csupport_store_u32(published, phase)
+        var current = csupport_load_u32(published)
+        while Int32(bitPattern: phase &- current) > 0 && csupport_cas_u32(published, current, phase) == 0 {
+            current = csupport_load_u32(published)
+        }
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 { csupport_futex_wake_all(published) }
     }
 

@@ -95,8 +95,7 @@ public final class ShardedLoader: @unchecked Sendable {
                 for row in rows {
                     let offsets = target.entryOffsets + row * batch.offsetsPerRow
                     let entries = offsets[0]..<offsets[batch.offsetsPerRow - 1]
-                    for e in stride(from: entries.lowerBound, to: entries.upperBound, by: 32) { csupport_prefetch(x.indices + e) }
-                    for e in stride(from: entries.lowerBound, to: entries.upperBound, by: 64) { csupport_prefetch(x.values + e) }
+                    x.prefetch(entries)
                 }
             }
         }

@@ -144,7 +144,7 @@ public final class Trainer: @unchecked Sendable {
                 loader.stage(iteration: start + 1, ahead: 1, rows: 0..<config.batchSize, into: batch, node: node)
             }
         }
-        /// How far ahead of the current iteration the parameter phase stages a batch.
+        // How far ahead of the current iteration the parameter phase stages a batch.
         let ahead = sparse ? 2 : 1
         let oversubscribed = placement.slots.count > topology.cpuCount
         let queue = WorkQueue(firstPhaseItems: schedule.itemCount(.rows), capacity: schedule.capacity,

@@ -29,9 +29,8 @@ static inline void csupport_prefetch_write(const void *address) { __builtin_pref
 /// sched_yield(2).
 void csupport_yield(void);
 
-/// Acquire load and sequentially consistent store of a 32-bit word (the futex word).
+/// Sequentially consistent load of a 32-bit word (claim words, the futex word).
 uint32_t csupport_load_u32(const uint32_t *word);
-void csupport_store_u32(uint32_t *word, uint32_t value);
 
 /// Sequentially consistent compare-and-swap of a 32-bit word; returns 1 when `*word` was `expected`
 /// and is now `desired`.
