@@ -26,8 +26,10 @@ struct Schedule {
 
     /// A parameter-phase item.
     enum ParameterWork {
-        /// Reduce and update a slice; `block` is the input k-block of its W1 rows (nil: no W1 rows).
-        case slice(ParameterSlice, block: Int?)
+        /// Reduce and update a slice; `blocks`: the input k-blocks its W1 rows overlap (empty: no
+        /// W1 rows). A slice of 56 rows can straddle two k-blocks when their edges are not multiples
+        /// of 56 (1,100 inputs: 0..<366, 366..<733, 733..<1100); it counts toward each.
+        case slice(ParameterSlice, blocks: Range<Int>)
         /// Sparse input: x·W1 over input k-block `block` for these rows of the next batch.
         case forward(block: Int, rows: Range<Int>)
         /// Sparse input: stage these rows of the batch after the next one (`ShardedLoader.stage`).
@@ -38,7 +40,8 @@ struct Schedule {
 
     let rowItems: [Range<Int>]
     let parameterItems: [ParameterWork]
-    /// Per input k-block: how many parameter items update its W1 rows (what its forward items wait for).
+    /// Per input k-block: how many parameter items update some of its W1 rows (what its forward
+    /// items wait for).
     let w1ItemsPerBlock: [Int]
     private let homes: [[Int?]]
 
@@ -61,18 +64,23 @@ struct Schedule {
 
         rowItems = batchRows(by: Self.rowsPerItem)
 
-        // Parameter items: per k-block its W1 slices, then (sparse) its forward items; then the rest.
+        // Parameter items: per k-block the W1 slices that start in it, then (sparse) its forward
+        // items; then the rest.
         let slices = ParameterSlice.blocks(shape)
-        func block(of slice: ParameterSlice) -> Int? {
-            slice.w1Rows.first.map { k in (0..<blocks).first { GEMM.kBlock($0, of: shape.input).contains(k) }! }
+        func kBlocks(overlapping slice: ParameterSlice) -> Range<Int> {
+            let overlapping = (0..<blocks).filter { GEMM.kBlock($0, of: shape.input).overlaps(slice.w1Rows) }
+            return (overlapping.first ?? 0)..<(overlapping.last.map { $0 + 1 } ?? 0)
         }
         var items: [ParameterWork] = [], itemHomes: [Int?] = [], perBlock = [Int](repeating: 0, count: blocks)
+        var homed = [Int](repeating: 0, count: blocks)
         let forwardRows = batchRows(by: Self.forwardRowsPerItem)
         for b in 0..<blocks {
-            for slice in slices where block(of: slice) == b {
-                items.append(.slice(slice, block: b))
-                itemHomes.append(group(ofBlock: b)[perBlock[b] % group(ofBlock: b).count])
-                perBlock[b] += 1
+            for slice in slices where kBlocks(overlapping: slice).first == b {
+                let overlapped = kBlocks(overlapping: slice)
+                items.append(.slice(slice, blocks: overlapped))
+                itemHomes.append(group(ofBlock: b)[homed[b] % group(ofBlock: b).count])
+                homed[b] += 1
+                for o in overlapped { perBlock[o] += 1 }
             }
             guard sparse else { continue }
             for (c, rows) in forwardRows.enumerated() {
@@ -81,8 +89,8 @@ struct Schedule {
                 itemHomes.append(group(ofBlock: b)[c * group(ofBlock: b).count / forwardRows.count])
             }
         }
-        for slice in slices where block(of: slice) == nil {
-            items.append(.slice(slice, block: nil))
+        for slice in slices where kBlocks(overlapping: slice).isEmpty {
+            items.append(.slice(slice, blocks: 0..<0))
             itemHomes.append(nil)
         }
         let shares = sparse ? min(8, batchSize) : 0

@@ -177,9 +177,9 @@ public final class Trainer: @unchecked Sendable {
                     mine.compute += (ContinuousClock.now - t0).seconds
                 case .parameters:
                     switch schedule.parameterItems[item] {
-                    case .slice(let slice, let block):
+                    case .slice(let slice, let blocks):
                         backprop.parameterStep(net, batch, scratch, slice: slice, learningRate: config.learningRate, input: input)
-                        if let block { updated.add(block) }
+                        for block in blocks { updated.add(block) }
                         // The item that updated W2 packs it for the next row phase.
                         if slice.w2Rows == 0..<layout.shape.hidden { backprop.prepareRowPhase(net, batch) }
                         // Dense input: bring this item's share of the next batch's images towards the caches.

@@ -182,6 +182,32 @@ final class SparseTests: XCTestCase {
         }
     }
 
+    /// 1,100 inputs make three k-blocks (0..<366, 366..<733, 733..<1100) whose edges are not
+    /// multiples of the 56-row W1 items, so some items update rows of two blocks, and a block's
+    /// forward items must wait for those too: any worker count, and the dense input, end with the
+    /// same bits.
+    func testKBlocksThatSplitAParameterItemKeepTheBits() throws {
+        var random = TestRandom(seed: 11)
+        let images = randomImages(&random, count: 300, pixels: 1100, density: 0.2)
+        XCTAssertEqual(GEMM.kBlockCount(1100), 3)
+        XCTAssertNotEqual(GEMM.kBlock(1, of: 1100).lowerBound % SparseRows.blockWidth, 0)
+        let kernels = try KernelSet.best()
+        var digests = Set<String>()
+        for (input, workers) in [(InputChoice.dense, 1), (.sparse, 1), (.sparse, 2), (.sparse, 3), (.sparse, 5)] {
+            var c = TrainingConfiguration()
+            c.iterations = 40
+            c.batchSize = 50
+            c.hidden = 24
+            c.workers = workers
+            c.input = input
+            let net = TwoLayerNet(shape: c.shape(input: 1100, classes: 10), seed: 3)
+            let trainer = Trainer(configuration: c, net: net, train: images, kernels: kernels, topology: Topology.discover())
+            XCTAssertEqual(trainer.run().stop, .completed)
+            digests.insert(net.parametersSHA256)
+        }
+        XCTAssertEqual(digests.count, 1, "\(digests)")
+    }
+
     func testAutoChoosesByDensity() {
         var random = TestRandom(seed: 9)
         let sparse = randomImages(&random, count: 50, pixels: 100, density: 0.1)
