@@ -73,8 +73,9 @@ public final class WorkQueue: @unchecked Sendable {
     /// Run by every thread of the pool. `worker` is this thread's index, compared with
     /// `home(phase, item)` (nil: no home, any thread); `ready(phase, item)` says whether a thread
     /// other than its home may take it now. `execute(phase, item)` runs one item;
-    /// `complete(phase)` runs once per phase on the thread that finished its last item and returns
-    /// the next phase's item count (1...capacity), or nil to end the run. Returns when the run has ended.
+    /// `complete(phase)` runs once per phase, on the thread whose count of items run completed the
+    /// phase's done count, and returns the next phase's item count (1...capacity), or nil to end the
+    /// run. Returns when the run has ended.
     public func work(worker: Int, home: (_ phase: UInt32, _ item: Int) -> Int?,
                      ready: (_ phase: UInt32, _ item: Int) -> Bool = { _, _ in true },
                      execute: (_ phase: UInt32, _ item: Int) -> Void, complete: (_ phase: UInt32) -> Int?) {

@@ -66,17 +66,16 @@ struct Schedule {
 
         // Parameter items: per k-block the W1 slices that start in it, then (sparse) its forward
         // items; then the rest.
-        let slices = ParameterSlice.blocks(shape)
-        func kBlocks(overlapping slice: ParameterSlice) -> Range<Int> {
+        // Each slice with the k-blocks its W1 rows overlap (empty for W2 and the biases).
+        let slices = ParameterSlice.blocks(shape).map { slice in
             let overlapping = (0..<blocks).filter { GEMM.kBlock($0, of: shape.input).overlaps(slice.w1Rows) }
-            return (overlapping.first ?? 0)..<(overlapping.last.map { $0 + 1 } ?? 0)
+            return (slice, (overlapping.first ?? 0)..<(overlapping.last.map { $0 + 1 } ?? 0))
         }
         var items: [ParameterWork] = [], itemHomes: [Int?] = [], perBlock = [Int](repeating: 0, count: blocks)
         var homed = [Int](repeating: 0, count: blocks)
         let forwardRows = batchRows(by: Self.forwardRowsPerItem)
         for b in 0..<blocks {
-            for slice in slices where kBlocks(overlapping: slice).first == b {
-                let overlapped = kBlocks(overlapping: slice)
+            for (slice, overlapped) in slices where overlapped.first == b {
                 items.append(.slice(slice, blocks: overlapped))
                 itemHomes.append(group(ofBlock: b)[homed[b] % group(ofBlock: b).count])
                 homed[b] += 1
@@ -89,8 +88,8 @@ struct Schedule {
                 itemHomes.append(group(ofBlock: b)[c * group(ofBlock: b).count / forwardRows.count])
             }
         }
-        for slice in slices where kBlocks(overlapping: slice).isEmpty {
-            items.append(.slice(slice, blocks: 0..<0))
+        for (slice, overlapped) in slices where overlapped.isEmpty {
+            items.append(.slice(slice, blocks: overlapped))
             itemHomes.append(nil)
         }
         let shares = sparse ? min(8, batchSize) : 0
