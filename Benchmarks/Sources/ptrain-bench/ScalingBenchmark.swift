@@ -71,7 +71,12 @@ struct ScalingBenchmark: ParsableCommand {
         var samples_per_second_median: Double
         var samples_per_second_min: Double
         var samples_per_second_max: Double
+        /// Median samples/s over one worker's median samples/s (the ratio of medians).
         var speedup: Double
+        /// Median over rounds of (this count's samples/s) / (one worker's in the same round): the
+        /// runs of a round are minutes apart at most, so a slow or fast spell of the shared machine
+        /// that reaches both cancels (absent in files from before it was measured).
+        var speedup_paired: Double?
         var efficiency: Double
         /// Per iteration, per worker, microseconds (from the median run's PhaseTimes).
         var compute_us: Double
@@ -115,7 +120,7 @@ struct ScalingBenchmark: ParsableCommand {
         var points: [Point] = [], limits: [Limit] = []
         for s in all where scenarios.contains(s.key) {
             print("\n\(s.name), \(s.iterations) iterations")
-            print("workers  batch   samples/s median      min       max   speedup  efficiency  | per iteration per worker (µs): compute  reduction  sync  other")
+            print("workers  batch   samples/s median      min       max   speedup  paired  efficiency  | per iteration per worker (µs): compute  reduction  sync  other")
             func configuration(workers n: Int) -> TrainingConfiguration {
                 var config = TrainingConfiguration()
                 config.hidden = s.hidden
@@ -143,16 +148,18 @@ struct ScalingBenchmark: ParsableCommand {
                 let median = outcomes.sorted { $0.trainSeconds < $1.trainSeconds }[outcomes.count / 2]
                 if n == 1 { base = stats.median }
                 let speedup = stats.median / base
+                let paired = Stats(zip(outcomes, runs[1]!).map { $0.1.trainSeconds / $0.0.trainSeconds
+                    * Double(config.batchSize) / Double(s.batch(1)) }).median
                 let efficiency = s.weak ? stats.median / (base * Double(n)) : speedup / Double(n)
                 let us = 1e6 / Double(s.iterations)
                 let p = Point(scenario: s.name, workers: n, batch_size: config.batchSize, hidden: s.hidden, iterations: s.iterations,
                               samples_per_second_median: stats.median, samples_per_second_min: stats.min, samples_per_second_max: stats.max,
-                              speedup: speedup, efficiency: efficiency,
+                              speedup: speedup, speedup_paired: paired, efficiency: efficiency,
                               compute_us: median.phases.compute * us, reduction_us: median.phases.reduction * us,
                               synchronisation_us: median.phases.synchronisation * us, bookkeeping_us: median.phases.bookkeeping * us)
                 points.append(p)
-                print(String(format: "%7d %6d %14.0f %10.0f %9.0f %9.2f %11.2f  | %40.1f %10.1f %5.1f %6.1f",
-                             n, config.batchSize, stats.median, stats.min, stats.max, speedup, efficiency,
+                print(String(format: "%7d %6d %14.0f %10.0f %9.0f %9.2f %7.2f %11.2f  | %40.1f %10.1f %5.1f %6.1f",
+                             n, config.batchSize, stats.median, stats.min, stats.max, speedup, paired, efficiency,
                              p.compute_us, p.reduction_us, p.synchronisation_us, p.bookkeeping_us))
             }
             // The limit: as many independent one-worker runs as CPUs, at once, one per CPU, in
@@ -201,9 +208,9 @@ struct ScalingBenchmark: ParsableCommand {
 
     func write(points: [Point], peers: [NumpyResult], limits: [Limit]) throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        var csv = "scenario,workers,batch_size,hidden,iterations,samples_per_second_median,samples_per_second_min,samples_per_second_max,speedup,efficiency,compute_us,reduction_us,synchronisation_us,bookkeeping_us\n"
+        var csv = "scenario,workers,batch_size,hidden,iterations,samples_per_second_median,samples_per_second_min,samples_per_second_max,speedup,speedup_paired,efficiency,compute_us,reduction_us,synchronisation_us,bookkeeping_us\n"
         for p in points {
-            csv += "\"\(p.scenario)\",\(p.workers),\(p.batch_size),\(p.hidden),\(p.iterations),\(p.samples_per_second_median),\(p.samples_per_second_min),\(p.samples_per_second_max),\(p.speedup),\(p.efficiency),\(p.compute_us),\(p.reduction_us),\(p.synchronisation_us),\(p.bookkeeping_us)\n"
+            csv += "\"\(p.scenario)\",\(p.workers),\(p.batch_size),\(p.hidden),\(p.iterations),\(p.samples_per_second_median),\(p.samples_per_second_min),\(p.samples_per_second_max),\(p.speedup),\(p.speedup_paired.map { "\($0)" } ?? ""),\(p.efficiency),\(p.compute_us),\(p.reduction_us),\(p.synchronisation_us),\(p.bookkeeping_us)\n"
         }
         try csv.write(toFile: output + "/scaling.csv", atomically: true, encoding: .utf8)
         let encoder = JSONEncoder()
