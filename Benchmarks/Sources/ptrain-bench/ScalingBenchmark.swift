@@ -139,17 +139,16 @@ struct ScalingBenchmark: ParsableCommand {
                     if round > 0 { runs[n, default: []].append(outcome) }
                 }
             }
-            var base = 0.0
+            var base = 0.0, baseRates: [Double] = []
             for n in counts {
                 let config = configuration(workers: n)
                 let outcomes = runs[n]!
                 let rates = outcomes.map { Double(s.iterations * config.batchSize) / $0.trainSeconds }
                 let stats = Stats(rates)
                 let median = outcomes.sorted { $0.trainSeconds < $1.trainSeconds }[outcomes.count / 2]
-                if n == 1 { base = stats.median }
+                if n == 1 { (base, baseRates) = (stats.median, rates) }
                 let speedup = stats.median / base
-                let paired = Stats(zip(outcomes, runs[1]!).map { $0.1.trainSeconds / $0.0.trainSeconds
-                    * Double(config.batchSize) / Double(s.batch(1)) }).median
+                let paired = Stats(zip(rates, baseRates).map { $0 / $1 }).median
                 let efficiency = s.weak ? stats.median / (base * Double(n)) : speedup / Double(n)
                 let us = 1e6 / Double(s.iterations)
                 let p = Point(scenario: s.name, workers: n, batch_size: config.batchSize, hidden: s.hidden, iterations: s.iterations,
