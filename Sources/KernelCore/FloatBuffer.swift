@@ -13,15 +13,25 @@ public final class FloatBuffer: @unchecked Sendable {
     public static let slack = 8
 
     public init(count: Int) {
-        precondition(count >= 0)
         self.count = count
-        let allocated = count + Self.slack
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: allocated * 4, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: allocated)
-        pointer.initialize(repeating: 0, count: allocated)
+        pointer = Self.allocate(count: count)
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit { Self.deallocate(pointer) }
+
+    /// `count` zero floats and `slack` more, 64-byte aligned, for an owner that keeps raw pointers
+    /// (a ring of buffers read by every worker, where a class reference would be reference-counted
+    /// on each read); free with `deallocate`.
+    public static func allocate(count: Int) -> UnsafeMutablePointer<Float> {
+        precondition(count >= 0)
+        let allocated = count + slack
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: allocated * 4, alignment: 64)
+        let pointer = raw.bindMemory(to: Float.self, capacity: allocated)
+        pointer.initialize(repeating: 0, count: allocated)
+        return pointer
+    }
+
+    public static func deallocate(_ pointer: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(pointer).deallocate() }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 }

@@ -18,22 +18,23 @@ public enum BatchInput: @unchecked Sendable {
 }
 
 /// Per-batch buffers shared by all workers of a step. Rows are written by the worker that runs
-/// their item in the row phase; the parameter phase reads all rows after that phase has ended.
+/// their item in the row phase; the parameter phase reads all rows after they are all written.
 ///
 /// Shapes (B = batch size, I = input, H = hidden, O = output):
-/// x (B, I), labels (B), z1 (B, H), a2 (B, O), dy (B, O), da1 (B, H), loss (B),
-/// packedDa1 and packedDy: da1 and dy packed as GEMM B-operands (k = B),
+/// x (B, I), and per held batch (`BatchRows`): labels (B), z1 (B, H), a2 (B, O), dy (B, O),
+/// da1 (B, H), loss (B), packedDa1 and packedDy: da1 and dy packed as GEMM B-operands (k = B);
 /// packedW1: W1 packed as a GEMM B-operand (k = I), refreshed by whoever updates W1's rows,
 /// (x, packedW1 and packedDa1 are empty for a sparse input, which reads none of them),
 /// packedW2 and packedW2T: W2 and W2ᵀ packed, refreshed once per iteration by `prepareRowPhase`.
+/// `z1`, `dy`, ... name the current batch's (`rows(ahead: 0)`).
 public final class BatchBuffers: @unchecked Sendable {
     public let layout: ParameterLayout
     public let batchSize: Int
     public let x: FloatBuffer
-    /// The current batch's labels, sample indices and block offsets, then the batches staged
-    /// ahead of it (`ahead` 1 and 2): the sparse engine fills batch i+2 while batch i's parameter
-    /// phase reads batch i's rows and batch i+1's layer one reads batch i+1's. `advance` makes the
-    /// next one current.
+    /// The current batch's labels, sample indices, block offsets and row-phase results, then the
+    /// batches staged ahead of it (`ahead` 1 and 2): the sparse engine fills batch i+2 while batch
+    /// i's parameter phase reads batch i's rows and batch i+1's layer one and row phase read and
+    /// write batch i+1's. `advance` makes the next one current.
     /// (`rows(ahead:)`: a ring of `batchesHeld`, rotated in place, so reading it takes no lock or
     /// reference count.)
     private let ring: UnsafeMutablePointer<BatchRows>
@@ -45,6 +46,13 @@ public final class BatchBuffers: @unchecked Sendable {
         return ring[ahead]
     }
     public var labels: UnsafeMutablePointer<Int32> { ring[0].labels }
+    public var z1: UnsafeMutablePointer<Float> { ring[0].z1 }
+    public var a2: UnsafeMutablePointer<Float> { ring[0].a2 }
+    public var dy: UnsafeMutablePointer<Float> { ring[0].dy }
+    public var da1: UnsafeMutablePointer<Float> { ring[0].da1 }
+    public var loss: UnsafeMutablePointer<Float> { ring[0].loss }
+    public var packedDa1: UnsafeMutablePointer<Float> { ring[0].packedDa1 }
+    public var packedDy: UnsafeMutablePointer<Float> { ring[0].packedDy }
     /// The dataset index of each row (the loader's bookkeeping).
     public var sampleIndices: UnsafeMutablePointer<Int> { ring[0].sampleIndices }
     /// For a sparse input, per row, where the row's image's entries start in each block of
@@ -56,15 +64,8 @@ public final class BatchBuffers: @unchecked Sendable {
     /// z1 is not written by layer one, so an engine may compute the next batch's blocks while the
     /// parameter phase still reads this batch's z1.
     public let blockSums: FloatBuffer
-    public let z1: FloatBuffer
-    public let a2: FloatBuffer
-    public let dy: FloatBuffer
-    public let da1: FloatBuffer
-    public let loss: FloatBuffer
     public let gradients: FloatBuffer
     public let packedW1: FloatBuffer
-    public let packedDa1: FloatBuffer
-    public let packedDy: FloatBuffer
     public let packedW2: FloatBuffer
     public let packedW2T: FloatBuffer
 
@@ -76,16 +77,11 @@ public final class BatchBuffers: @unchecked Sendable {
         blockSums = FloatBuffer(count: sparseInput ? GEMM.kBlockCount(s.input) * batchSize * s.hidden : 0)
         offsetsPerRow = sparseInput ? SparseRows.blocksPerRow(columns: s.input) + 1 : 0
         ring = .allocate(capacity: Self.batchesHeld)
-        for k in 0..<Self.batchesHeld { (ring + k).initialize(to: BatchRows(batchSize: batchSize, offsetsPerRow: offsetsPerRow)) }
-        z1 = FloatBuffer(count: batchSize * s.hidden)
-        a2 = FloatBuffer(count: batchSize * s.output)
-        dy = FloatBuffer(count: batchSize * s.output)
-        da1 = FloatBuffer(count: batchSize * s.hidden)
-        loss = FloatBuffer(count: batchSize)
+        for k in 0..<Self.batchesHeld {
+            (ring + k).initialize(to: BatchRows(shape: s, batchSize: batchSize, offsetsPerRow: offsetsPerRow, sparseInput: sparseInput))
+        }
         gradients = FloatBuffer(count: layout.count)
         packedW1 = FloatBuffer(count: sparseInput ? 0 : GEMM.packedCount(k: s.input, n: s.hidden))
-        packedDa1 = FloatBuffer(count: sparseInput ? 0 : GEMM.packedCount(k: batchSize, n: s.hidden))
-        packedDy = FloatBuffer(count: GEMM.packedCount(k: batchSize, n: s.output))
         packedW2 = FloatBuffer(count: GEMM.packedCount(k: s.hidden, n: s.output))
         packedW2T = FloatBuffer(count: GEMM.packedCount(k: s.output, n: s.hidden))
     }
@@ -117,30 +113,42 @@ public final class BatchBuffers: @unchecked Sendable {
     /// The batch-mean loss: the per-row losses summed in row order 0..<B, divided by B.
     public var meanLoss: Float {
         var sum: Float = 0
-        for i in 0..<batchSize { sum += loss.pointer[i] }
+        for i in 0..<batchSize { sum += loss[i] }
         return sum / Float(batchSize)
     }
 }
 
-/// One batch's rows: labels, dataset indices and (sparse input) block offsets (`BatchBuffers.rows(ahead:)`).
+/// One batch's rows (`BatchBuffers.rows(ahead:)`): labels, dataset indices and (sparse input)
+/// block offsets, and what the row phase computes from them for the parameter phase (shapes at
+/// `BatchBuffers`; packedDa1 is empty for a sparse input). Raw pointers, so that reading the ring
+/// counts no references.
 public struct BatchRows {
     public let labels: UnsafeMutablePointer<Int32>
     public let sampleIndices: UnsafeMutablePointer<Int>
     public let entryOffsets: UnsafeMutablePointer<Int>
+    public let z1, a2, dy, da1, loss, packedDa1, packedDy: UnsafeMutablePointer<Float>
 
-    init(batchSize: Int, offsetsPerRow: Int) {
+    init(shape s: NetworkShape, batchSize: Int, offsetsPerRow: Int, sparseInput: Bool) {
         labels = .allocate(capacity: batchSize)
         labels.initialize(repeating: 0, count: batchSize)
         sampleIndices = .allocate(capacity: batchSize)
         sampleIndices.initialize(repeating: 0, count: batchSize)
         entryOffsets = .allocate(capacity: max(batchSize * offsetsPerRow, 1))
         entryOffsets.initialize(repeating: 0, count: max(batchSize * offsetsPerRow, 1))
+        z1 = FloatBuffer.allocate(count: batchSize * s.hidden)
+        a2 = FloatBuffer.allocate(count: batchSize * s.output)
+        dy = FloatBuffer.allocate(count: batchSize * s.output)
+        da1 = FloatBuffer.allocate(count: batchSize * s.hidden)
+        loss = FloatBuffer.allocate(count: batchSize)
+        packedDa1 = FloatBuffer.allocate(count: sparseInput ? 0 : GEMM.packedCount(k: batchSize, n: s.hidden))
+        packedDy = FloatBuffer.allocate(count: GEMM.packedCount(k: batchSize, n: s.output))
     }
 
     func deallocate() {
         labels.deallocate()
         sampleIndices.deallocate()
         entryOffsets.deallocate()
+        for buffer in [z1, a2, dy, da1, loss, packedDa1, packedDy] { FloatBuffer.deallocate(buffer) }
     }
 }
 
@@ -198,7 +206,7 @@ public struct ParameterSlice: Equatable, Sendable {
     }
 }
 
-/// Backprop for `TwoLayerNet`, split into the two phases the engine runs on its workers:
+/// Backprop for `TwoLayerNet`, split into the two kinds of work item the engine runs on its workers:
 ///
 /// 1. `rowPhase` (any rows of the batch): forward to the loss, and backward to
 ///    da1 = σ'(a1) ⊙ (dy · W2ᵀ), the per-row quantities.
@@ -241,17 +249,22 @@ public struct Backprop {
     /// dense input, of da1) for phase 2.
     ///
     /// For a sparse input, `layerOneDone` says that `forwardBlock` has already run for every
-    /// k-block on these rows (the engine runs it as a phase of its own).
+    /// k-block on these rows (the engine runs it in the parameter phase before). `ahead`: the
+    /// batch whose rows these are, counted from the current one (`BatchBuffers.rows(ahead:)`; the
+    /// sparse engine runs batch i+1's row phase during batch i's parameter phase); a dense input
+    /// is always the current batch (`x` holds one batch).
     public func rowPhase(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch, rows: Range<Int>,
-                         input: BatchInput = .dense, layerOneDone: Bool = false) {
+                         input: BatchInput = .dense, layerOneDone: Bool = false, ahead: Int = 0) {
         let s = layout.shape
         let p = UnsafePointer(net.parameters.pointer)
         guard !rows.isEmpty else { return }
+        precondition(ahead == 0 || input.isSparse, "a dense batch's rows are assembled in x, which holds one batch")
         let B = batch.batchSize
-        let z1 = MutableMatrixView(batch.z1.pointer, rows: B, columns: s.hidden).rows(rows)
-        let a2 = MutableMatrixView(batch.a2.pointer, rows: B, columns: s.output).rows(rows)
-        let dy = MutableMatrixView(batch.dy.pointer, rows: B, columns: s.output).rows(rows)
-        let da1 = MutableMatrixView(batch.da1.pointer, rows: B, columns: s.hidden).rows(rows)
+        let target = batch.rows(ahead: ahead)
+        let z1 = MutableMatrixView(target.z1, rows: B, columns: s.hidden).rows(rows)
+        let a2 = MutableMatrixView(target.a2, rows: B, columns: s.output).rows(rows)
+        let dy = MutableMatrixView(target.dy, rows: B, columns: s.output).rows(rows)
+        let da1 = MutableMatrixView(target.da1, rows: B, columns: s.hidden).rows(rows)
         let k = kernels
         switch input {
         case .dense:
@@ -259,11 +272,11 @@ public struct Backprop {
             k.multiply(x, batch.packedW1.pointer, z1, false, scratch.packA.pointer)
         case .sparse(let x):
             if !layerOneDone {
-                for block in 0..<GEMM.kBlockCount(s.input) { forwardBlock(net, batch, x, block: block, rows: rows) }
+                for block in 0..<GEMM.kBlockCount(s.input) { forwardBlock(net, batch, x, block: block, rows: rows, ahead: ahead) }
             }
             // z1 = block 0 + block 1 + ..., in block order, as the dense GEMM adds its k-blocks.
             for r in rows {
-                let z = batch.z1.pointer + r * s.hidden
+                let z = target.z1 + r * s.hidden
                 z.update(from: batch.blockSums.pointer + r * s.hidden, count: s.hidden)
                 for block in 1..<GEMM.kBlockCount(s.input) {
                     let sums = batch.blockSums.pointer + (block * B + r) * s.hidden
@@ -273,14 +286,14 @@ public struct Backprop {
         }
         k.biasSigmoid(z1, p + layout.b1.lowerBound)
         k.multiply(z1.readOnly, batch.packedW2.pointer, a2, false, scratch.packA.pointer)
-        k.softmaxCrossEntropy(a2.readOnly, p + layout.b2.lowerBound, batch.labels + rows.lowerBound, B,
-                              dy, batch.loss.pointer + rows.lowerBound)
+        k.softmaxCrossEntropy(a2.readOnly, p + layout.b2.lowerBound, target.labels + rows.lowerBound, B,
+                              dy, target.loss + rows.lowerBound)
         k.multiply(dy.readOnly, batch.packedW2T.pointer, da1, false, scratch.packA.pointer)
         k.sigmoidBackward(da1, z1.readOnly)
         if !input.isSparse {  // the sparse dW1 reads da1's rows in place
-            GEMM.packB(MatrixView(rowMajor: batch.da1.pointer, rows: B, columns: s.hidden), into: batch.packedDa1.pointer, kRange: rows)
+            GEMM.packB(MatrixView(rowMajor: target.da1, rows: B, columns: s.hidden), into: target.packedDa1, kRange: rows)
         }
-        GEMM.packB(MatrixView(rowMajor: batch.dy.pointer, rows: B, columns: s.output), into: batch.packedDy.pointer, kRange: rows)
+        GEMM.packB(MatrixView(rowMajor: target.dy, rows: B, columns: s.output), into: target.packedDy, kRange: rows)
     }
 
     /// Phase 2, the reduction over the batch for `slice`, into `batch.gradients`.
@@ -298,16 +311,16 @@ public struct Backprop {
             // dW1 rows = xᵀ rows · da1: x (B, I) viewed transposed is (I, B).
             let xT = MatrixView(rowMajor: batch.x.pointer, rows: B, columns: s.input).transposed.rows(slice.w1Rows)
             let dW1 = MutableMatrixView(g + layout.w1.lowerBound, rows: s.input, columns: s.hidden).rows(slice.w1Rows)
-            kernels.multiply(xT, batch.packedDa1.pointer, dW1, false, scratch.packA.pointer)
+            kernels.multiply(xT, batch.packedDa1, dW1, false, scratch.packA.pointer)
         }
         if !slice.w2Rows.isEmpty {
-            let z1T = MatrixView(rowMajor: batch.z1.pointer, rows: B, columns: s.hidden).transposed.rows(slice.w2Rows)
+            let z1T = MatrixView(rowMajor: batch.z1, rows: B, columns: s.hidden).transposed.rows(slice.w2Rows)
             let dW2 = MutableMatrixView(g + layout.w2.lowerBound, rows: s.hidden, columns: s.output).rows(slice.w2Rows)
-            kernels.multiply(z1T, batch.packedDy.pointer, dW2, false, scratch.packA.pointer)
+            kernels.multiply(z1T, batch.packedDy, dW2, false, scratch.packA.pointer)
         }
         if slice.biases {
-            columnSums(batch.da1.pointer, rows: B, columns: s.hidden, into: g + layout.b1.lowerBound)
-            columnSums(batch.dy.pointer, rows: B, columns: s.output, into: g + layout.b2.lowerBound)
+            columnSums(batch.da1, rows: B, columns: s.hidden, into: g + layout.b1.lowerBound)
+            columnSums(batch.dy, rows: B, columns: s.output, into: g + layout.b2.lowerBound)
         }
     }
 
@@ -385,7 +398,7 @@ public struct Backprop {
                 target.update(repeating: 0, count: count)
                 for r in GEMM.kBlock(block, of: B) {
                     let entries = x.entries(offsets: offsets + r * batch.offsetsPerRow, columns: k0..<k1)
-                    kernels.sparseScatterRow(x, entries, k0, batch.da1.pointer + r * s.hidden,
+                    kernels.sparseScatterRow(x, entries, k0, batch.da1 + r * s.hidden,
                                              s.hidden, target, stride)
                 }
                 if block > 0 { for i in 0..<count { acc[i] += partial[i] } }

@@ -11,13 +11,25 @@ import Synchronization
 /// (phase << 32 | item count), so a thread can never pair a phase with another phase's count.
 ///
 /// Affinity: an item may have a home thread (`home`). A thread first runs its home items in item
-/// order, claiming one at a time; then items without a home, scanning from its own offset; then
-/// any item still unclaimed (other threads' home items) that is `ready`, from the last one back, so
-/// a thread that is done early takes a slower thread's remaining items from the far end while that
-/// thread works forward. (An item that waits inside for earlier items of its phase, such as the
-/// engine's forward items, which need their block of W1 updated first, is not ready until those
-/// are done: a thread that is done early then takes something else or waits for the next phase,
-/// instead of waiting inside an item; the home thread runs it, after the items it waits for.)
+/// order, claiming one at a time; then items without a home that are `ready`, scanning from its
+/// own offset; then any item still unclaimed (other threads' home items) that is `ready`, from the
+/// last one back, so a thread that is done early takes a slower thread's remaining items from the
+/// far end while that thread works forward.
+///
+/// Items that depend on other items of their phase: an item that is not `ready` waits for items
+/// that have not finished yet. A thread takes such an item only once it is ready, so no thread
+/// waits inside an item for work nobody has started:
+/// - A home item that is not ready (the engine's forward items, which need their block of W1
+///   updated first) is left to its home thread, which runs it after the items it waits for (it
+///   waits inside for any of those another thread took). A thread that finds none of its own or
+///   homeless items left does not wait for it.
+/// - An item without a home that is not ready yet (the engine's row items, which need the next
+///   batch's layer one and W2 first) is taken by whichever thread finds it ready: a thread with
+///   home items in the phase keeps scanning until every such item is claimed (spinning, then
+///   yielding the CPU), a thread without any leaves it to them. So a phase with items of this kind
+///   needs a home item for at least one thread, and every item they wait for must be a home item or
+///   an item without a home that is always ready (a chain of not-ready homeless items could leave
+///   all threads scanning past each other; none exists in the engine).
 /// So while the threads keep pace, an item runs on its home thread every iteration and the
 /// data it updates (a block of W1) stays in one core's caches; a thread that is slow, descheduled
 /// or asleep delays nobody for long, because the others take its unclaimed items.
@@ -71,8 +83,9 @@ public final class WorkQueue: @unchecked Sendable {
     }
 
     /// Run by every thread of the pool. `worker` is this thread's index, compared with
-    /// `home(phase, item)` (nil: no home, any thread); `ready(phase, item)` says whether a thread
-    /// other than its home may take it now. `execute(phase, item)` runs one item;
+    /// `home(phase, item)` (nil: no home, any thread); `ready(phase, item)` says whether the items
+    /// it waits for are done, so that a thread other than its home (any thread, for an item without
+    /// a home) may take it now (see the type's comment for what a not-ready item may wait for). `execute(phase, item)` runs one item;
     /// `complete(phase)` runs once per phase, on the thread whose count of items run completed the
     /// phase's done count, and returns the next phase's item count (1...capacity), or nil to end the
     /// run. Returns when the run has ended.
@@ -93,15 +106,32 @@ public final class WorkQueue: @unchecked Sendable {
             }
             // Home items first, in item order, one claim at a time (so a thread that is done
             // with its own can take the rest of a slower thread's, from the other end).
-            for item in 0..<count where home(phase, item) == worker && claim(item, phase) { run(item) }
-            // Then items without a home, starting at this thread's offset.
-            let offset = worker >= 0 ? worker % threads * count / threads : 0
-            for j in 0..<count {
-                let item = (offset + j) % count
-                if home(phase, item) == nil && claim(item, phase) { run(item) }
+            var hasHomeItems = false
+            for item in 0..<count where home(phase, item) == worker {
+                hasHomeItems = true
+                if claim(item, phase) { run(item) }
             }
-            // Then other threads' home items that are still unclaimed and ready, last first.
-            for item in (0..<count).reversed() where unclaimed(item, phase) && ready(phase, item) && claim(item, phase) { run(item) }
+            let offset = worker >= 0 ? worker % threads * count / threads : 0
+            var rounds = 0
+            while true {
+                // Then items without a home that are ready, starting at this thread's offset.
+                var waiting = false
+                for j in 0..<count {
+                    let item = (offset + j) % count
+                    guard home(phase, item) == nil && unclaimed(item, phase) else { continue }
+                    if !ready(phase, item) {
+                        waiting = true
+                    } else if claim(item, phase) {
+                        run(item)
+                    }
+                }
+                // Then other threads' home items that are still unclaimed and ready, last first.
+                for item in (0..<count).reversed() where unclaimed(item, phase) && ready(phase, item) && claim(item, phase) { run(item) }
+                // Homeless items that were not ready: a thread with home items stays until they are taken.
+                guard waiting && hasHomeItems else { break }
+                if rounds < spinLimit { csupport_cpu_relax() } else { csupport_yield() }
+                rounds += 1
+            }
             // Count this thread's items once (one shared atomic per thread and phase, not per
             // item); the thread whose count completes the phase runs the serial step. A thread
             // that ran none adds nothing, so no late addition can reach the next phase's count.

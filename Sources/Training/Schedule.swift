@@ -1,51 +1,80 @@
 import Kernels
 import Model
+import Parallel
 
-/// The two phases of one training iteration, the work items of each, and each item's home worker
-/// (`WorkQueue` runs an item on its home worker while that worker keeps up).
+/// The phases of one training iteration, the work items of each, each item's home worker
+/// (`WorkQueue` runs an item on its home worker while that worker keeps up), and the items each
+/// item waits for inside its phase.
 ///
-///     rows        dense input: assemble and normalize the rows, the whole forward, dy, da1
-///                 sparse input: z1 = σ(Σ blocks + b1), the rest of the forward, dy, da1
-///     parameters  dW1, dW2, db1, db2 summed over all rows in row order (the reduction), θ ← θ − η·g;
-///                 dense input: prefetch the next batch's images
-///                 sparse input: x·W1 of the next batch, per input k-block (`forward` items), and
-///                 stage the batch after it (indices, labels, block offsets; prefetch its images)
+///     sparse input, one phase per iteration i:
+///         W1 items        dW1 summed over all rows of batch i in row order (the reduction) and
+///                         W1 ← W1 − η·dW1, per input k-block, in slices of 56 rows
+///         forward items   x·W1 of batch i+1 per input k-block, once that block's W1 items are done
+///         W2, bias items  the same for W2 (which it then packs for the row items) and b1, b2
+///         row items       batch i+1: z1 = σ(Σ blocks + b1), a2, loss, dy, da1, once the forward
+///                         items of their rows and the W2 and bias items are done
+///         stage items     the indices, labels and block offsets of batch i+2; prefetch its images
+///     dense input, two phases per iteration i:
+///         rows            assemble and normalize batch i's rows, the whole forward, dy, da1
+///         parameters      the reduction and update (W1 items repack their rows), W2, biases;
+///                         prefetch the next batch's images
 ///
 /// With a sparse input each input k-block of W1 (two for 784 inputs, `GEMM.kBlock`) is dealt to a
-/// group of workers: its parameter items sum and update those W1 rows, and its forward items then
+/// group of workers: its W1 items sum and update those W1 rows, and its forward items then
 /// multiply the next batch by them. With 2 workers each owns one half of W1 and never has it taken
-/// away by the other core; a forward item waits (`ProgressCounters`) until its block's updates are
-/// done, so layer one needs no phase of its own. Row items, the W2 and bias items and the staging
-/// items have no home: whichever worker is done with its own items first takes them, which evens
-/// out the blocks' unequal work (MNIST's upper half holds 71 of an image's 150 non-zero pixels,
-/// the lower half 79) and CPUs that run at unequal speeds (a shared virtual machine's often do).
-/// Only then does a worker take another's forward items, which costs the most (it reads that
-/// block of W1 from the other core). None of this changes a result, only where it is computed.
+/// away by the other core. The W2, bias, row and staging items have no home: whichever worker is
+/// done with its own items first takes them, which evens out the blocks' unequal work (MNIST's
+/// upper half holds 71 of an image's 150 non-zero pixels, the lower half 79) and CPUs that run at
+/// unequal speeds (a shared virtual machine's often do). Only then does a worker take another's
+/// forward items, which costs the most (it reads that block of W1 from the other core).
+///
+/// Why the next batch's row items run inside this batch's parameter phase: every phase ends with
+/// the workers waiting for the last item; one phase per iteration instead of two halves that wait,
+/// and the row items (about a quarter of an iteration, no home) fill the time in which one worker
+/// would otherwise wait for the other's last forward items. None of this changes a result, only
+/// where and when it is computed (docs/reproducibility.md).
 struct Schedule {
-    enum Phase { case rows, parameters }
-
-    /// A parameter-phase item.
-    enum ParameterWork {
-        /// Reduce and update a slice; `blocks`: the input k-blocks its W1 rows overlap (empty: no
-        /// W1 rows). A slice of 56 rows can straddle two k-blocks when their edges are not multiples
-        /// of 56 (1,100 inputs: 0..<366, 366..<733, 733..<1100); it counts toward each.
-        case slice(ParameterSlice, blocks: Range<Int>)
+    /// One work item.
+    enum Work {
+        /// Forward to the loss and back to da1 for these rows of the batch `rowsAhead` after the
+        /// phase's iteration.
+        case rows(Range<Int>)
+        /// Reduce and update a slice of the parameters.
+        case slice(ParameterSlice)
         /// Sparse input: x·W1 over input k-block `block` for these rows of the next batch.
         case forward(block: Int, rows: Range<Int>)
         /// Sparse input: stage these rows of the batch after the next one (`ShardedLoader.stage`).
         case stage(rows: Range<Int>)
     }
 
-    static let phases: [Phase] = [.rows, .parameters]
+    /// An item waits until `group` (a `ProgressCounters` group) has counted `perIteration` more
+    /// items in this iteration: a target of `perIteration`·(iterations so far, this one included).
+    struct Dependency: Equatable {
+        let group: Int
+        let perIteration: Int
+    }
 
-    let rowItems: [Range<Int>]
-    let parameterItems: [ParameterWork]
-    /// Per input k-block: how many parameter items update some of its W1 rows (what its forward
-    /// items wait for).
-    let w1ItemsPerBlock: [Int]
-    private let homes: [[Int?]]
+    /// The item count of each phase of an iteration.
+    let phaseItemCounts: [Int]
+    /// How many `ProgressCounters` groups the dependencies use.
+    let groupCount: Int
+    /// The row items compute the batch this many iterations after the phase's own: 0 for a dense
+    /// input (a phase before the parameter phase), 1 for a sparse one (inside the batch before's).
+    let rowsAhead: Int
+    // Flat tables, item k of phase p at phaseStart[p] + k (the workers read them for every item
+    // they consider; flat arrays of plain values are read without reference counting, which
+    // nested arrays are not).
+    private let phaseStart: [Int]
+    private let works: [Work]
+    private let homes: [Int?]
+    /// Per item: its range of `dependencies` (what it waits for) and of `countedGroups` (what it
+    /// counts toward when done).
+    private let waitRanges: [Range<Int>]
+    private let dependencies: [Dependency]
+    private let countRanges: [Range<Int>]
+    private let countedGroups: [Int]
 
-    /// Rows per row-phase item: one register tile of the GEMM (`GEMM.mr`).
+    /// Rows per row item: one register tile of the GEMM (`GEMM.mr`).
     static let rowsPerItem = GEMM.mr
     /// Rows per forward item (one k-block of x·W1): about 5 µs of work for MNIST, small enough
     /// that a worker done with its own block can take the rest of a slower worker's.
@@ -53,73 +82,124 @@ struct Schedule {
 
     init(shape: NetworkShape, batchSize: Int, workers: Int, sparse: Bool) {
         let blocks = GEMM.kBlockCount(shape.input)
-        let groupCount = min(blocks, workers)
-        let groups = (0..<groupCount).map { Array(stride(from: $0, to: workers, by: groupCount)) }
-        func group(ofBlock b: Int) -> [Int] { groups[b % groupCount] }
+        let workerGroups = min(blocks, workers)
+        let groups = (0..<workerGroups).map { Array(stride(from: $0, to: workers, by: workerGroups)) }
+        func group(ofBlock b: Int) -> [Int] { groups[b % workerGroups] }
 
         /// 0..<batchSize in consecutive ranges of `size` rows (the last one shorter).
         func batchRows(by size: Int) -> [Range<Int>] {
             stride(from: 0, to: batchSize, by: size).map { $0..<min($0 + size, batchSize) }
         }
+        let rowItems = batchRows(by: Self.rowsPerItem)
+        let forwardRows = batchRows(by: Self.forwardRowsPerItem)
 
-        rowItems = batchRows(by: Self.rowsPerItem)
+        // Progress groups (sparse input): 0..<blocks, W1 items done per k-block (its forward items
+        // wait for them); then one per forward item (block b, item c: blocks + b·F + c); then the
+        // W2 and bias items (the row items wait for these and for the forward items of their rows).
+        func forwardGroup(_ b: Int, _ c: Int) -> Int { blocks + b * forwardRows.count + c }
+        let rowInputs = blocks + blocks * forwardRows.count
 
-        // Parameter items: per k-block the W1 slices that start in it, then (sparse) its forward
-        // items; then the rest.
-        // Each slice with the k-blocks its W1 rows overlap (empty for W2 and the biases).
+        // Each slice with the k-blocks its W1 rows overlap (empty for W2 and the biases). A slice of
+        // 56 rows can straddle two k-blocks when their edges are not multiples of 56 (1,100 inputs:
+        // 0..<366, 366..<733, 733..<1100); it counts toward each, and both blocks' forward items wait for it.
         let slices = ParameterSlice.blocks(shape).map { slice in
             let overlapping = (0..<blocks).filter { GEMM.kBlock($0, of: shape.input).overlaps(slice.w1Rows) }
             return (slice, (overlapping.first ?? 0)..<(overlapping.last.map { $0 + 1 } ?? 0))
         }
-        var items: [ParameterWork] = [], itemHomes: [Int?] = [], perBlock = [Int](repeating: 0, count: blocks)
+        var works: [Work] = [], homes: [Int?] = [], waitRanges: [Range<Int>] = [], dependencies: [Dependency] = []
+        var countRanges: [Range<Int>] = [], countedGroups: [Int] = []
+        func add(_ work: Work, home: Int?, waits: [Dependency] = [], counts: [Int] = []) {
+            works.append(work)
+            homes.append(home)
+            // A dense input's items wait for nothing inside a phase.
+            let waits = sparse ? waits : [], counts = sparse ? counts : []
+            waitRanges.append(dependencies.count..<dependencies.count + waits.count)
+            dependencies += waits
+            countRanges.append(countedGroups.count..<countedGroups.count + counts.count)
+            countedGroups += counts
+        }
+        if !sparse { for rows in rowItems { add(.rows(rows), home: nil) } }
+        // Per k-block the W1 slices that start in it, then (sparse) its forward items; then the rest.
+        var w1ItemsPerBlock = [Int](repeating: 0, count: blocks)
+        for (_, overlapped) in slices { for o in overlapped { w1ItemsPerBlock[o] += 1 } }
         var homed = [Int](repeating: 0, count: blocks)
-        let forwardRows = batchRows(by: Self.forwardRowsPerItem)
         for b in 0..<blocks {
             for (slice, overlapped) in slices where overlapped.first == b {
-                items.append(.slice(slice, blocks: overlapped))
-                itemHomes.append(group(ofBlock: b)[homed[b] % group(ofBlock: b).count])
+                add(.slice(slice), home: group(ofBlock: b)[homed[b] % group(ofBlock: b).count],
+                    counts: Array(overlapped))
                 homed[b] += 1
-                for o in overlapped { perBlock[o] += 1 }
             }
             guard sparse else { continue }
             for (c, rows) in forwardRows.enumerated() {
-                items.append(.forward(block: b, rows: rows))
                 // The group's workers take contiguous runs of rows (worker g of the group: the g-th share).
-                itemHomes.append(group(ofBlock: b)[c * group(ofBlock: b).count / forwardRows.count])
+                add(.forward(block: b, rows: rows), home: group(ofBlock: b)[c * group(ofBlock: b).count / forwardRows.count],
+                    waits: [Dependency(group: b, perIteration: w1ItemsPerBlock[b])], counts: [forwardGroup(b, c)])
             }
         }
-        for (slice, overlapped) in slices where overlapped.isEmpty {
-            items.append(.slice(slice, blocks: overlapped))
-            itemHomes.append(nil)
+        let rest = slices.filter { $0.1.isEmpty }
+        for (slice, _) in rest { add(.slice(slice), home: nil, counts: [rowInputs]) }
+        if sparse {
+            for rows in rowItems {
+                let forwards = (0..<blocks).flatMap { b in
+                    forwardRows.indices.filter { forwardRows[$0].overlaps(rows) }.map { Dependency(group: forwardGroup(b, $0), perIteration: 1) }
+                }
+                add(.rows(rows), home: nil, waits: [Dependency(group: rowInputs, perIteration: rest.count)] + forwards)
+            }
+            let shares = min(8, batchSize)
+            for c in 0..<shares { add(.stage(rows: c * batchSize / shares..<(c + 1) * batchSize / shares), home: nil) }
         }
-        let shares = sparse ? min(8, batchSize) : 0
-        for c in 0..<shares {
-            items.append(.stage(rows: c * batchSize / shares..<(c + 1) * batchSize / shares))
-            itemHomes.append(nil)
-        }
-        parameterItems = items
-        w1ItemsPerBlock = perBlock
-        homes = [[Int?](repeating: nil, count: rowItems.count), itemHomes]
+        phaseItemCounts = sparse ? [works.count] : [rowItems.count, works.count - rowItems.count]
+        phaseStart = sparse ? [0] : [0, rowItems.count]
+        groupCount = sparse ? rowInputs + 1 : 0
+        rowsAhead = sparse ? 1 : 0
+        self.works = works
+        self.homes = homes
+        self.waitRanges = waitRanges
+        self.dependencies = dependencies
+        self.countRanges = countRanges
+        self.countedGroups = countedGroups
     }
 
-    /// The kind of queue phase `phase` and the iteration (counted from the run's start) it belongs to.
-    func locate(_ phase: UInt32) -> (phase: Phase, iteration: Int) {
+    /// The index in `phaseItemCounts` of queue phase `phase` and the iteration (counted from the
+    /// run's start) it belongs to.
+    func locate(_ phase: UInt32) -> (kind: Int, iteration: Int) {
         let p = Int(phase)
-        return (Self.phases[p % Self.phases.count], p / Self.phases.count)
+        return (p % phaseItemCounts.count, p / phaseItemCounts.count)
     }
 
-    func itemCount(_ phase: Phase) -> Int {
-        switch phase {
-        case .rows: return rowItems.count
-        case .parameters: return parameterItems.count
+    private func index(_ phase: UInt32, _ item: Int) -> Int { phaseStart[Int(phase) % phaseStart.count] + item }
+
+    func work(_ phase: UInt32, _ item: Int) -> Work { works[index(phase, item)] }
+
+    func home(_ phase: UInt32, _ item: Int) -> Int? { homes[index(phase, item)] }
+
+    /// Whether the items that `item` of queue phase `phase` waits for are done (`progress` counts
+    /// the groups over the run: a target of perIteration·(iterations so far, this one included)).
+    func ready(_ phase: UInt32, _ item: Int, _ progress: ProgressCounters) -> Bool {
+        let done = locate(phase).iteration + 1
+        for d in waitRanges[index(phase, item)] where !progress.reached(dependencies[d].group, dependencies[d].perIteration * done) {
+            return false
         }
+        return true
     }
+
+    /// Returns once the items that `item` of queue phase `phase` waits for are done.
+    func waitUntilReady(_ phase: UInt32, _ item: Int, _ progress: ProgressCounters) {
+        let done = locate(phase).iteration + 1
+        for d in waitRanges[index(phase, item)] { progress.wait(dependencies[d].group, until: dependencies[d].perIteration * done) }
+    }
+
+    /// Counts `item` of queue phase `phase` as done toward the groups that wait for it.
+    func markDone(_ phase: UInt32, _ item: Int, _ progress: ProgressCounters) {
+        for c in countRanges[index(phase, item)] { progress.add(countedGroups[c]) }
+    }
+
+    /// Whether queue phase `phase` is the last of its iteration (the one that updates the parameters).
+    func endsIteration(_ phase: UInt32) -> Bool { locate(phase).kind == phaseItemCounts.count - 1 }
 
     /// The item count of the phase that follows queue phase `phase` (what the serial step returns).
-    func itemCount(after phase: UInt32) -> Int { itemCount(locate(phase &+ 1).phase) }
-
-    func home(_ phase: UInt32, _ item: Int) -> Int? { homes[Int(phase) % Self.phases.count][item] }
+    func itemCount(after phase: UInt32) -> Int { phaseItemCounts[locate(phase &+ 1).kind] }
 
     /// The most items of any phase (the work queue's capacity).
-    var capacity: Int { Self.phases.map(itemCount).max()! }
+    var capacity: Int { phaseItemCounts.max()! }
 }

@@ -26,12 +26,12 @@ public enum StopReason: Equatable, Sendable {
 /// Where the workers' time went, in seconds per worker averaged over workers, measured inside the
 /// loop with a monotonic clock (two readings per work item, about 50 ns each).
 public struct PhaseTimes: Sendable, Equatable, Codable {
-    /// Batch assembly, the layer-one and row phases (forward and backward to da1).
+    /// Batch assembly, layer one and the row items (forward and backward to da1), staging.
     public var compute = 0.0
     /// The parameter phase (the reduction over the batch) and the SGD update.
     public var reduction = 0.0
-    /// Everything else a worker spends in the loop: waiting for the next phase, taking items, and
-    /// being descheduled when workers outnumber CPUs.
+    /// Everything else a worker spends in the loop: waiting for the next phase or for the items an
+    /// item needs, taking items, and being descheduled when workers outnumber CPUs.
     public var synchronisation = 0.0
     /// The serial step between iterations (loss, progress, checkpoints, evaluations, packing W2).
     public var bookkeeping = 0.0
@@ -56,20 +56,21 @@ public struct TrainingOutcome: Sendable {
 ///
 /// N pinned worker threads share one `WorkQueue`; each iteration is the phases of `Schedule`:
 ///
-///     sparse input (MNIST), iteration i:
-///     phase "rows"        z1 = σ(Σ blocks + b1), a2, loss, dy, da1        (Backprop.rowPhase)
-///     phase "parameters"  dW1, dW2, db1, db2 summed over all rows in row order (the reduction),
-///                         θ ← θ − η·g (W1 items: home = their k-block's workers; the W2 item
-///                         packs W2 for the next row phase); x·W1 of batch i+1 per input k-block,
-///                         each block once its W1 rows are updated (home: the block's workers);
-///                         stage batch i+2
-///     dense input:
+///     sparse input (MNIST), iteration i, one phase:
+///         dW1, dW2, db1, db2 summed over all rows of batch i in row order (the reduction),
+///         θ ← θ − η·g (W1 items: home = their k-block's workers; the W2 item packs W2 for the row
+///         items); x·W1 of batch i+1 per input k-block, each block once its W1 rows are updated
+///         (home: the block's workers); batch i+1's row phase, z1 = σ(Σ blocks + b1), a2, loss,
+///         dy, da1 (Backprop.rowPhase), each row item once its rows' forward items and the W2 and
+///         bias items are done; stage batch i+2
+///     dense input, two phases:
 ///     phase "rows"        assemble and normalize rows, the whole forward, dy, da1
 ///     phase "parameters"  the reduction and update, repack those W1 rows; prefetch batch i+1
-///     serial step (the thread that finished the phase's last item): record the loss, report,
-///         decide to stop, make the next batch current
+///     serial step after the parameter phase (the thread that finished its last item): record the
+///         loss, report, decide to stop, make the next batch current
 ///
-/// Layer one of the first batch (and staging the second) runs before the workers start.
+/// Layer one and the row phase of the first batch (and staging the second) run before the
+/// workers start.
 ///
 /// Which thread runs which item depends on timing; the results do not (docs/reproducibility.md).
 public final class Trainer: @unchecked Sendable {
@@ -125,34 +126,32 @@ public final class Trainer: @unchecked Sendable {
         guard start < total else {
             return TrainingOutcome(stop: .completed, iterationsDone: start, losses: [], trainSeconds: 0, phases: PhaseTimes(), warnings: [])
         }
-        loader.sampler.prepare(iteration: start)
         // Items and homes are planned for the workers that can run at once: with more workers than
         // CPUs the others only take what is left (a home on a descheduled thread would wait).
         let planned = max(1, min(placement.slots.count, topology.cpuCount))
         let schedule = Schedule(shape: layout.shape, batchSize: config.batchSize, workers: planned, sparse: sparse)
-        // A sparse run's row phase starts from layer one of its batch, which the parameter phase
-        // before it computes, and that phase stages the batch after the next: for the first batch
-        // both are done here, and the second batch is staged.
+        // The parameter phase of iteration i stages batch i + `ahead`; the sampler must have
+        // prepared that iteration before the phase starts (`BatchSampler.prepare`).
+        let ahead = sparse ? 2 : 1
+        loader.sampler.prepare(iteration: start)
+        // A sparse run's parameter phase runs the next batch's layer one and row phase, and stages
+        // the batch after that: for the first batch all of it is done here, and the second staged.
         let node = placement.nodes[0]
         if sparse, case .sparse(let x) = loader.input(node: node) {
             loader.assemble(iteration: start, rows: 0..<config.batchSize, into: batch, node: node)
-            for block in 0..<GEMM.kBlockCount(layout.shape.input) {
-                backprop.forwardBlock(net, batch, x, block: block, rows: 0..<config.batchSize)
-            }
+            backprop.rowPhase(net, batch, WorkerScratch(layout: layout, batchSize: config.batchSize), rows: 0..<config.batchSize,
+                              input: .sparse(x))
             if start + 1 < total {
                 loader.sampler.prepare(iteration: start + 1)
                 loader.stage(iteration: start + 1, ahead: 1, rows: 0..<config.batchSize, into: batch, node: node)
             }
+            if start + 2 < total { loader.sampler.prepare(iteration: start + 2) }
         }
-        // How far ahead of the current iteration the parameter phase stages a batch.
-        let ahead = sparse ? 2 : 1
         let oversubscribed = placement.slots.count > topology.cpuCount
-        let queue = WorkQueue(firstPhaseItems: schedule.itemCount(.rows), capacity: schedule.capacity,
+        let queue = WorkQueue(firstPhaseItems: schedule.phaseItemCounts[0], capacity: schedule.capacity,
                               threads: placement.slots.count, oversubscribed: oversubscribed)
-        // W1 items done per k-block (a forward item waits for its block's).
-        let updated = ProgressCounters(count: schedule.w1ItemsPerBlock.count, oversubscribed: oversubscribed)
-        // Forward items of iteration `done` (counted from `start`) wait for this many W1 items of their block.
-        let updatesBefore: @Sendable (_ block: Int, _ done: Int) -> Int = { schedule.w1ItemsPerBlock[$0] * ($1 + 1) }
+        // Items done per dependency group, counted over the run (`Schedule.Dependency`).
+        let progress = ProgressCounters(count: schedule.groupCount, oversubscribed: oversubscribed)
         let net = self.net, loader = self.loader, stopRequest = self.stopRequest
         let clock = ContinuousClock.now
         let times = PhaseLog(workers: placement.slots.count)
@@ -161,51 +160,46 @@ public final class Trainer: @unchecked Sendable {
             let input = loader.input(node: worker.slot.node)
             var mine = PhaseTimes()
             let entered = ContinuousClock.now
-            queue.work(worker: worker.index, home: schedule.home, ready: { phase, item in
-                guard case (.parameters, let done) = schedule.locate(phase),
-                      case .forward(let block, _) = schedule.parameterItems[item] else { return true }
-                return updated.reached(block, updatesBefore(block, done))
-            }, execute: { phase, item in
+            queue.work(worker: worker.index, home: schedule.home, ready: { schedule.ready($0, $1, progress) }, execute: { phase, item in
+                let (kind, done) = schedule.locate(phase)
+                let i = start + done
+                // A home item may be taken before the items it waits for are done (ready only
+                // tells other threads); every other item passes straight through.
+                schedule.waitUntilReady(phase, item, progress)
                 let t0 = ContinuousClock.now
-                let (kind, done) = schedule.locate(phase)
-                let i = start + done
-                switch kind {
-                case .rows:
-                    let rows = schedule.rowItems[item]
-                    if !sparse { loader.assemble(iteration: i, rows: rows, into: batch, node: worker.slot.node) }
-                    backprop.rowPhase(net, batch, scratch, rows: rows, input: input, layerOneDone: sparse)
+                switch schedule.work(phase, item) {
+                case .rows(let rows):
+                    let batchIteration = i + schedule.rowsAhead
+                    guard batchIteration < total else { break }
+                    if !sparse { loader.assemble(iteration: batchIteration, rows: rows, into: batch, node: worker.slot.node) }
+                    backprop.rowPhase(net, batch, scratch, rows: rows, input: input, layerOneDone: sparse, ahead: schedule.rowsAhead)
                     mine.compute += (ContinuousClock.now - t0).seconds
-                case .parameters:
-                    switch schedule.parameterItems[item] {
-                    case .slice(let slice, let blocks):
-                        backprop.parameterStep(net, batch, scratch, slice: slice, learningRate: config.learningRate, input: input)
-                        for block in blocks { updated.add(block) }
-                        // The item that updated W2 packs it for the next row phase.
-                        if slice.w2Rows == 0..<layout.shape.hidden { backprop.prepareRowPhase(net, batch) }
-                        // Dense input: bring this item's share of the next batch's images towards the caches.
-                        if !sparse && i + 1 < total {
-                            let n = schedule.parameterItems.count
-                            let share = item * config.batchSize / n..<(item + 1) * config.batchSize / n
-                            loader.stage(iteration: i + 1, rows: share, into: batch, node: worker.slot.node)
-                        }
-                        mine.reduction += (ContinuousClock.now - t0).seconds
-                    case .forward(let block, let rows):
-                        guard i + 1 < total, case .sparse(let x) = input else { break }
-                        updated.wait(block, until: updatesBefore(block, done))
-                        backprop.forwardBlock(net, batch, x, block: block, rows: rows, ahead: 1)
-                        mine.compute += (ContinuousClock.now - t0).seconds
-                    case .stage(let rows):
-                        guard i + 2 < total else { break }
-                        loader.stage(iteration: i + 2, ahead: 2, rows: rows, into: batch, node: worker.slot.node)
-                        mine.compute += (ContinuousClock.now - t0).seconds
+                case .slice(let slice):
+                    backprop.parameterStep(net, batch, scratch, slice: slice, learningRate: config.learningRate, input: input)
+                    // The item that updated W2 packs it for the next row phase.
+                    if slice.w2Rows == 0..<layout.shape.hidden { backprop.prepareRowPhase(net, batch) }
+                    // Dense input: bring this item's share of the next batch's images towards the caches.
+                    if !sparse && i + 1 < total {
+                        let n = schedule.phaseItemCounts[kind]
+                        let share = item * config.batchSize / n..<(item + 1) * config.batchSize / n
+                        loader.stage(iteration: i + 1, rows: share, into: batch, node: worker.slot.node)
                     }
+                    mine.reduction += (ContinuousClock.now - t0).seconds
+                case .forward(let block, let rows):
+                    guard i + 1 < total, case .sparse(let x) = input else { break }
+                    backprop.forwardBlock(net, batch, x, block: block, rows: rows, ahead: 1)
+                    mine.compute += (ContinuousClock.now - t0).seconds
+                case .stage(let rows):
+                    guard i + ahead < total else { break }
+                    loader.stage(iteration: i + ahead, ahead: ahead, rows: rows, into: batch, node: worker.slot.node)
+                    mine.compute += (ContinuousClock.now - t0).seconds
                 }
+                schedule.markDone(phase, item, progress)
             }, complete: { phase in
-                let (kind, done) = schedule.locate(phase)
-                let i = start + done
-                if kind == .rows {
-                    // No worker reads the sampler until the parameter phase stages the batch
-                    // `ahead`: make its epochs available now.
+                let i = start + schedule.locate(phase).iteration
+                guard schedule.endsIteration(phase) else {
+                    // Dense input, after the row phase: no worker reads the sampler until the
+                    // parameter phase stages the next batch: make its epochs available now.
                     if i + ahead < total { loader.sampler.prepare(iteration: i + ahead) }
                     return schedule.itemCount(after: phase)
                 }
@@ -228,7 +222,11 @@ public final class Trainer: @unchecked Sendable {
                     shared.stop = .interrupted
                     return nil
                 }
-                if sparse { batch.advance() }
+                if sparse {
+                    batch.advance()
+                    // The next phase stages batch i+3.
+                    if i + 1 + ahead < total { loader.sampler.prepare(iteration: i + 1 + ahead) }
+                }
                 return schedule.itemCount(after: phase)
             })
             mine.synchronisation = (ContinuousClock.now - entered).seconds - mine.compute - mine.reduction - mine.bookkeeping

@@ -25,8 +25,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// on threads created by a typo.
     public static let maximumWorkers = 1024
 
-    /// The most iterations a run accepts: the work queue numbers its phases with 32 bits, two per
-    /// iteration, and compares them as signed 32-bit differences, so 2·10⁹ phases stay below 2³¹
+    /// The most iterations a run accepts: the work queue numbers its phases with 32 bits, at most
+    /// two per iteration (one for a sparse input), and compares them as signed 32-bit differences, so 2·10⁹ phases stay below 2³¹
     /// (about 2 days of the default run on 2 workers at 160 µs per iteration).
     public static let maximumIterations = 1_000_000_000
 

@@ -127,46 +127,66 @@ final class ParallelTests: XCTestCase {
         XCTAssertEqual(stolen, Array((mine.count..<count).reversed()), "the other thread works back from the last")
     }
 
-    /// The engine's parameter phase: per group, producer items (W1 updates) and then consumer items
-    /// (forward items) that wait inside (`ProgressCounters`) until the group's producers are done,
-    /// and are not `ready` for other threads before that. With 16 threads, homes planned for 2,
-    /// and more or fewer CPUs than threads, every consumer must find all producers of its group
-    /// and phase done, and no phase may hang.
-    func testItemsThatWaitForEarlierItemsOfTheirPhase() {
+    /// The engine's sparse phase, whose items wait for other items of the same phase: per group,
+    /// producer items (W1 updates) and then consumer items (forward items) with that group's home,
+    /// which wait inside (`ProgressCounters`) until the group's producers are done and are not
+    /// `ready` for other threads before that; one item without a home that is always ready (W2);
+    /// and items without a home (row items) that are ready once one consumer of each group and that
+    /// item are done, and must not be taken before. With 16 threads, homes planned for 2, and more
+    /// or fewer CPUs than threads: each item must run after everything it waits for, every item
+    /// once per phase, and no phase may hang (threads with home items stay until the waiting items
+    /// are taken; the others may leave).
+    func testItemsThatWaitForOtherItemsOfTheirPhase() {
         for oversubscribed in [true, false] {
-            let workers = 16, phases = 2000, groups = 2, producers = 3, consumers = 4
-            let perGroup = producers + consumers, count = groups * perGroup + 2  // + 2 items without a home
+            let workers = 16, phases = 2000, groups = 2, producers = 3, consumers = 4, waiting = 6
+            let perGroup = producers + consumers, alwaysReady = groups * perGroup, count = alwaysReady + 1 + waiting
             let log = ItemLog(phases: phases, maxItems: count)
-            let produced = Tally(count: groups)  // producers done in this phase, per group
-            let counters = ProgressCounters(count: groups, oversubscribed: oversubscribed)
+            let finished = Tally(count: count)  // per item: done in this phase
+            // Counter groups: per group its producers; then each consumer; then the always-ready item.
+            let counters = ProgressCounters(count: groups + groups * consumers + 1, oversubscribed: oversubscribed)
             let misses = Tally(count: 1)
             let queue = WorkQueue(firstPhaseItems: count, capacity: count, threads: workers, oversubscribed: oversubscribed)
             let placement = Placement(topology: Topology.discover(), workers: workers, policy: .none)
-            @Sendable func group(_ item: Int) -> Int? { item < groups * perGroup ? item / perGroup : nil }
-            @Sendable func isConsumer(_ item: Int) -> Bool { group(item) != nil && item % perGroup >= producers }
+            @Sendable func group(_ item: Int) -> Int? { item < alwaysReady ? item / perGroup : nil }
+            @Sendable func consumer(_ item: Int) -> Int? {
+                group(item) != nil && item % perGroup >= producers ? item % perGroup - producers : nil
+            }
+            @Sendable func counter(ofConsumer c: Int, group g: Int) -> Int { groups + g * consumers + c }
+            let readyCounter = groups + groups * consumers
+            /// What item waits for: (counter, per-phase count, the items it stands for).
+            @Sendable func waits(_ item: Int) -> [(Int, Int, [Int])] {
+                if let g = group(item), consumer(item) != nil { return [(g, producers, Array(g * perGroup..<g * perGroup + producers))] }
+                guard item > alwaysReady else { return [] }
+                let c = (item - alwaysReady - 1) % consumers
+                return (0..<groups).map { g in (counter(ofConsumer: c, group: g), 1, [g * perGroup + producers + c]) }
+                    + [(readyCounter, 1, [alwaysReady])]
+            }
             WorkerPool.run(placement: placement) { worker in
                 queue.work(worker: worker.index, home: { _, item in group(item) }, ready: { phase, item in
-                    !isConsumer(item) || counters.reached(group(item)!, producers * (Int(phase) + 1))
+                    waits(item).allSatisfy { counters.reached($0.0, $0.1 * (Int(phase) + 1)) }
                 }, execute: { phase, item in
+                    for (c, n, items) in waits(item) {
+                        // A consumer's home thread may take it early and wait inside; an item
+                        // without a home must not be taken before it is ready.
+                        if group(item) != nil { counters.wait(c, until: n * (Int(phase) + 1)) }
+                        if items.contains(where: { finished.value($0) != 1 }) { misses.add(0) }
+                    }
+                    finished.add(item)
                     if let g = group(item) {
-                        if isConsumer(item) {
-                            counters.wait(g, until: producers * (Int(phase) + 1))
-                            if produced.value(g) != producers { misses.add(0) }
-                        } else {
-                            produced.add(g)
-                            counters.add(g)
-                        }
+                        if let c = consumer(item) { counters.add(counter(ofConsumer: c, group: g)) } else { counters.add(g) }
+                    } else if item == alwaysReady {
+                        counters.add(readyCounter)
                     }
                     log.ran(Int(phase), item)
                 }, complete: { phase in
                     log.completed(Int(phase), expecting: count)
-                    produced.reset()
+                    finished.reset()
                     return Int(phase) + 1 < phases ? count : nil
                 })
             }
             XCTAssertEqual(log.errors, [], "oversubscribed: \(oversubscribed)")
             XCTAssertEqual(log.completedPhases, phases)
-            XCTAssertEqual(misses.value(0), 0, "a consumer ran before its group's producers were done")
+            XCTAssertEqual(misses.value(0), 0, "an item ran before the items it waits for were done")
         }
     }
 

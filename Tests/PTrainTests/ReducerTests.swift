@@ -78,7 +78,7 @@ final class ReducerTests: XCTestCase {
                 for j in 0..<s.hidden {
                     var acc: Float = 0
                     for r in 0..<37 {
-                        let xv = single.x.pointer[r * s.input + i], dv = single.da1.pointer[r * s.hidden + j]
+                        let xv = single.x.pointer[r * s.input + i], dv = single.da1[r * s.hidden + j]
                         acc = fused ? acc.addingProduct(xv, dv) : acc + xv * dv
                     }
                     XCTAssertEqual(g[layout.w1.lowerBound + i * s.hidden + j].bitPattern, acc.bitPattern, "\(kernels.variant) dW1[\(i), \(j)]")
@@ -86,7 +86,7 @@ final class ReducerTests: XCTestCase {
             }
             for j in 0..<s.hidden {
                 var acc: Float = 0
-                for r in 0..<37 { acc += single.da1.pointer[r * s.hidden + j] }
+                for r in 0..<37 { acc += single.da1[r * s.hidden + j] }
                 XCTAssertEqual(g[layout.b1.lowerBound + j].bitPattern, acc.bitPattern, "db1[\(j)]")
             }
         }
