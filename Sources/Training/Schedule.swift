@@ -49,7 +49,7 @@ struct Schedule {
 
     /// An item waits until `group` (a `ProgressCounters` group) has counted `perIteration` more
     /// items in this iteration: a target of `perIteration`·(iterations so far, this one included).
-    struct Dependency: Equatable {
+    struct Dependency {
         let group: Int
         let perIteration: Int
     }
