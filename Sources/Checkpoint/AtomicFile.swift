@@ -1,12 +1,24 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 
 /// Writes a file so that a crash at any instant leaves either the old file or the new one, whole:
 /// the bytes go to a temporary file in the same folder, which is fsync'ed and then renamed over the
 /// target (rename(2) is atomic within a file system), and the folder is fsync'ed so the rename
 /// itself survives a power loss.
 public enum AtomicFile {
+    /// The temporary file of the write in progress, if any. A process that exits in the middle of a
+    /// write (ptrain on a second SIGINT/SIGTERM) calls `removeUnfinished()` first, so it leaves no
+    /// stray `.NAME.tmp-PID` beside the target; the target itself is untouched.
+    private static let unfinished = UnfinishedPath()
+
+    /// Removes the temporary file of a write in progress. Safe at any point of `write`: before the
+    /// rename it deletes the partial file; after it, the temporary name no longer exists.
+    public static func removeUnfinished() {
+        if let path = unfinished.take() { unlink(path) }
+    }
+
     public static func write(_ bytes: [UInt8], to path: String) throws {
         let folder = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         let name = path.split(separator: "/").last.map(String.init) ?? path
@@ -15,6 +27,8 @@ public enum AtomicFile {
             CheckpointError(path: path, problem: "\(what) failed (\(String(cString: strerror(errno))))",
                             remedy: "check that the folder exists and is writable")
         }
+        unfinished.set(temporary)
+        defer { _ = unfinished.take() }
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw fail("creating \(temporary)") }
         var written = 0
@@ -45,4 +59,12 @@ public enum AtomicFile {
             close(dir)
         }
     }
+}
+
+/// One path behind a lock: set by the writing thread, taken by it or by a thread that exits.
+private final class UnfinishedPath: @unchecked Sendable {
+    private let lock = NSLock()
+    private var path: String?
+    func set(_ p: String) { lock.withLock { path = p } }
+    func take() -> String? { lock.withLock { defer { path = nil }; return path } }
 }

@@ -1,8 +1,11 @@
+import Checkpoint
 import Dispatch
 import Foundation
 
 /// SIGINT and SIGTERM: the first asks training to stop after the current iteration (the caller then
-/// writes its checkpoint and exits with status 75); a second one exits at once with 128 + signal.
+/// writes its checkpoint and exits with status 75); a second one exits at once with 128 + signal,
+/// also while that last checkpoint is being written (its temporary file is removed first, and the
+/// checkpoint at PATH stays the previous whole one). Keep the sources until the command returns.
 enum StopSignals {
     static func install(onFirst: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
         let count = SignalCount()
@@ -15,6 +18,7 @@ enum StopSignals {
                     warn("\nptrain: stopping after this iteration (send the signal again to exit at once)")
                     onFirst()
                 } else {
+                    AtomicFile.removeUnfinished()
                     _exit(128 + signo)
                 }
             }

@@ -84,8 +84,9 @@ struct Train: ParsableCommand {
                               topology: Topology.discover(), startIteration: start)
         let session = TrainSession(command: self, trainer: trainer, dataset: dataset, kernels: kernels)
         let signals = StopSignals.install { trainer.stopRequest.set() }
+        // Until the command returns, so a second signal also cuts the last checkpoint write short.
+        defer { signals.forEach { $0.cancel() } }
         let outcome = trainer.run { try session.afterIteration($0) }
-        signals.forEach { $0.cancel() }
         session.progress.finish()
         outcome.warnings.forEach(warn)
         try session.writeMetricsAndPlot(outcome)

@@ -52,30 +52,70 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(resumed, uninterrupted, "interrupted at iteration \(saved.iteration) (SIGINT after \(delay) s)")
     }
 
-    /// A wide net and a large dense batch make stopping slow (finish an iteration of about 13 GFLOP,
-    /// write a 13 MB checkpoint with fsync), so a second SIGTERM 5 ms after the first arrives while
-    /// ptrain is still stopping. (With the lecture's batch and sparse input an iteration of the
-    /// 4096-wide net takes only milliseconds, and the run could finish stopping first.)
-    func testSecondSignalExitsAtOnce() throws {
-        let dir = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("c.safetensors").path
+    /// Sends SIGTERM to a run whose stopping is slow, waits until ptrain says it is stopping, then
+    /// sends SIGTERM again: right away (ptrain is still finishing the iteration), or once the stop's
+    /// checkpoint write has begun (`duringLastWrite`). Returns the process and what it printed, or
+    /// nil when the last write ended before this test saw its temporary file (then try again).
+    ///
+    /// A wide net and a large dense batch make stopping slow: an iteration of about 13 GFLOP, then a
+    /// 13 MB checkpoint with fsync. The second signal waits for ptrain's message, as a user at a
+    /// terminal does: two signals sent a few milliseconds apart can both be pending before ptrain's
+    /// signal thread runs, and the kernel then delivers them as one (standard signals are not queued).
+    func stopTwice(checkpoint path: String, duringLastWrite: Bool) throws -> (process: Process, said: String)? {
         let process = Process()
+        let stderr = Pipe()
         process.executableURL = ptrainExecutable
+        // Checkpoints every 2 iterations: the first signal follows the write of iteration 2, so the
+        // next write to start is the stop's own (of iteration 2 or 3).
         process.arguments = ["--iterations", "1000000", "--hidden", "4096", "--batch-size", "1000", "--input", "dense",
-                             "--checkpoint", path, "--checkpoint-every", "1"]
+                             "--checkpoint", path, "--checkpoint-every", "2"]
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = stderr
         try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: path) && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: path) && process.isRunning && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
         kill(process.processIdentifier, SIGTERM)
-        Thread.sleep(forTimeInterval: 0.005)
+        var said = ""
+        while !said.contains("send the signal again") {
+            let chunk = stderr.fileHandleForReading.availableData
+            if chunk.isEmpty { break }  // end of file: ptrain exited without the message
+            said += String(decoding: chunk, as: UTF8.self)
+        }
+        XCTAssert(said.contains("stopping after this iteration (send the signal again to exit at once)"), said)
+        if duringLastWrite {
+            let folder = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
+            let temporary = "\(folder)/.\(name).tmp-\(process.processIdentifier)"
+            while access(temporary, F_OK) != 0 && process.isRunning { usleep(50) }
+            guard process.isRunning else {
+                process.waitUntilExit()
+                return nil
+            }
+        }
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
-        XCTAssertEqual(process.terminationReason, .exit)
-        XCTAssertEqual(process.terminationStatus, 128 + SIGTERM)
-        XCTAssertNoThrow(try TrainingCheckpoint.read(path), "the checkpoint on disk is still whole")
+        said += String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (process, said)
+    }
+
+    func testSecondSignalExitsAtOnce() throws {
+        for duringLastWrite in [false, true] {
+            let dir = temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let path = dir.appendingPathComponent("c.safetensors").path
+            var stopped: (process: Process, said: String)?
+            for _ in 0..<3 where stopped == nil {
+                stopped = try stopTwice(checkpoint: path, duringLastWrite: duringLastWrite)
+            }
+            let (process, said) = try XCTUnwrap(stopped, "3 runs ended their last write before the test saw it")
+            XCTAssertEqual(process.terminationReason, .exit)
+            XCTAssertEqual(process.terminationStatus, 128 + SIGTERM, "second signal during the last write: \(duringLastWrite); \(said)")
+            XCTAssertFalse(said.contains("interrupted after"), said)
+            XCTAssertNoThrow(try TrainingCheckpoint.read(path), "the checkpoint on disk is still whole")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["c.safetensors"],
+                           "no temporary file left behind")
+        }
     }
 
     /// kill -9 at random moments while a checkpoint is rewritten every iteration: the file at PATH is
