@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import Synchronization
 
 /// Writes a file so that a crash at any instant leaves either the old file or the new one, whole:
 /// the bytes go to a temporary file in the same folder, which is fsync'ed and then renamed over the
@@ -11,12 +11,19 @@ public enum AtomicFile {
     /// The temporary file of the write in progress, if any. A process that exits in the middle of a
     /// write (ptrain on a second SIGINT/SIGTERM) calls `removeUnfinished()` first, so it leaves no
     /// stray `.NAME.tmp-PID` beside the target; the target itself is untouched.
-    private static let unfinished = UnfinishedPath()
+    private static let unfinished = Mutex<String?>(nil)
 
     /// Removes the temporary file of a write in progress. Safe at any point of `write`: before the
     /// rename it deletes the partial file; after it, the temporary name no longer exists.
     public static func removeUnfinished() {
-        if let path = unfinished.take() { unlink(path) }
+        if let path = takeUnfinished() { unlink(path) }
+    }
+
+    private static func takeUnfinished() -> String? {
+        unfinished.withLock { path in
+            defer { path = nil }
+            return path
+        }
     }
 
     public static func write(_ bytes: [UInt8], to path: String) throws {
@@ -27,8 +34,8 @@ public enum AtomicFile {
             CheckpointError(path: path, problem: "\(what) failed (\(String(cString: strerror(errno))))",
                             remedy: "check that the folder exists and is writable")
         }
-        unfinished.set(temporary)
-        defer { _ = unfinished.take() }
+        unfinished.withLock { $0 = temporary }
+        defer { _ = takeUnfinished() }
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw fail("creating \(temporary)") }
         var written = 0
@@ -59,12 +66,4 @@ public enum AtomicFile {
             close(dir)
         }
     }
-}
-
-/// One path behind a lock: set by the writing thread, taken by it or by a thread that exits.
-private final class UnfinishedPath: @unchecked Sendable {
-    private let lock = NSLock()
-    private var path: String?
-    func set(_ p: String) { lock.withLock { path = p } }
-    func take() -> String? { lock.withLock { defer { path = nil }; return path } }
 }

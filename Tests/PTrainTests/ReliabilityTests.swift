@@ -62,6 +62,8 @@ final class ReliabilityTests: XCTestCase {
     /// terminal does: two signals sent a few milliseconds apart can both be pending before ptrain's
     /// signal thread runs, and the kernel then delivers them as one (standard signals are not queued).
     func stopTwice(checkpoint path: String, duringLastWrite: Bool) throws -> (process: Process, said: String)? {
+        // A checkpoint left by an earlier try would let the first signal arrive before ptrain handles it.
+        try? FileManager.default.removeItem(atPath: path)
         let process = Process()
         let stderr = Pipe()
         process.executableURL = ptrainExecutable
