@@ -11,20 +11,26 @@ final class ReliabilityTests: XCTestCase {
         return try XCTUnwrap(object?["params_sha256"] as? String, line: line)
     }
 
-    /// Starts ptrain, waits until it has written a new checkpoint at `checkpoint` (so training is
-    /// running whatever the machine's start-up time), waits `delay` more seconds, sends `signal`,
-    /// and returns the finished process.
-    func runAndSignal(_ arguments: [String], checkpoint: String, signal: Int32, after delay: Double) throws -> Process {
+    /// Starts ptrain with `stderr` and returns once it has written a new checkpoint at `checkpoint`
+    /// (so training is running, and its signal handling installed, whatever the machine's start-up time).
+    func startAndAwaitCheckpoint(_ arguments: [String], checkpoint: String, stderr: Any = FileHandle.nullDevice) throws -> Process {
         func modified() -> Date? { (try? FileManager.default.attributesOfItem(atPath: checkpoint))?[.modificationDate] as? Date }
         let before = modified()
         let process = Process()
         process.executableURL = ptrainExecutable
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = stderr
         try process.run()
         let deadline = Date().addingTimeInterval(120)
         while modified() == before && process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.001) }
+        return process
+    }
+
+    /// `startAndAwaitCheckpoint`, then waits `delay` more seconds, sends `signal`, and returns the
+    /// finished process.
+    func runAndSignal(_ arguments: [String], checkpoint: String, signal: Int32, after delay: Double) throws -> Process {
+        let process = try startAndAwaitCheckpoint(arguments, checkpoint: checkpoint)
         Thread.sleep(forTimeInterval: delay)
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
@@ -62,22 +68,13 @@ final class ReliabilityTests: XCTestCase {
     /// terminal does: two signals sent a few milliseconds apart can both be pending before ptrain's
     /// signal thread runs, and the kernel then delivers them as one (standard signals are not queued).
     func stopTwice(checkpoint path: String, duringLastWrite: Bool) throws -> (process: Process, said: String)? {
-        // A checkpoint left by an earlier try would let the first signal arrive before ptrain handles it.
-        try? FileManager.default.removeItem(atPath: path)
-        let process = Process()
         let stderr = Pipe()
-        process.executableURL = ptrainExecutable
         // Checkpoints every 2 iterations: the first signal follows the write of iteration 2, so the
         // next write to start is the stop's own (of iteration 2 or 3).
-        process.arguments = ["--iterations", "1000000", "--hidden", "4096", "--batch-size", "1000", "--input", "dense",
-                             "--checkpoint", path, "--checkpoint-every", "2"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = stderr
-        try process.run()
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: path) && process.isRunning && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
+        let process = try startAndAwaitCheckpoint(
+            ["--iterations", "1000000", "--hidden", "4096", "--batch-size", "1000", "--input", "dense",
+             "--checkpoint", path, "--checkpoint-every", "2"],
+            checkpoint: path, stderr: stderr)
         kill(process.processIdentifier, SIGTERM)
         var said = ""
         while !said.contains("send the signal again") {
