@@ -19,6 +19,8 @@ public struct Placement: Equatable, Sendable {
 
     public var policy: PlacementPolicy
     public var slots: [Slot]
+    /// The length of the CPU order that the slots cycle through: the topology's CPU count.
+    public var cycle: Int
 
     /// Plans `workers` workers on `topology`. With more workers than CPUs, the CPU order is
     /// reused from the start (two workers share a CPU), in the same policy order.
@@ -35,11 +37,18 @@ public struct Placement: Equatable, Sendable {
                 for node in topology.nodes where i < node.cpus.count { order.append((node.cpus[i], node.id)) }
             }
         }
+        cycle = order.count
         slots = (0..<workers).map { w in
             let spot = order[w % order.count]
             return Slot(worker: w, cpu: policy == .none ? nil : spot.cpu, node: policy == .none ? topology.nodes[0].id : spot.node)
         }
     }
+
+    /// The worker that leads the CPU of `worker`: the first worker placed on that CPU, worker w mod
+    /// CPUs (itself while workers <= CPUs). The engine plans work for the leads and lets every
+    /// worker on a CPU take its lead's items, so those items' data stays in that CPU's caches
+    /// whichever of its threads runs. (For `none`, which pins nothing, the same grouping by number.)
+    public func lead(of worker: Int) -> Int { worker % cycle }
 
     /// Nodes in use, ascending.
     public var nodes: [Int] { Array(Set(slots.map(\.node))).sorted() }

@@ -28,6 +28,25 @@ final class ParallelTests: XCTestCase {
         XCTAssertEqual(nodes(p), [0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
     }
 
+    /// The engine plans home items for min(workers, CPUs) workers and gives every worker its
+    /// CPU's lead's: the lead must be one of those and sit on the worker's CPU, for every policy
+    /// and worker count.
+    func testEachWorkersLeadIsAPlannedWorkerOnItsCPU() {
+        for topology in [twoSocket, fourNode, Topology(nodes: [.init(id: 0, cpus: [3, 5])])] {
+            for policy in PlacementPolicy.allCases {
+                for workers in [1, 2, 3, 7, 8, 9, 20] {
+                    let p = Placement(topology: topology, workers: workers, policy: policy)
+                    for w in 0..<workers {
+                        let lead = p.lead(of: w)
+                        XCTAssertLessThan(lead, min(workers, topology.cpuCount), "\(policy), \(workers) workers, worker \(w)")
+                        XCTAssertEqual(p.slots[lead].cpu, p.slots[w].cpu, "\(policy), \(workers) workers, worker \(w)")
+                        if workers <= topology.cpuCount { XCTAssertEqual(lead, w) }
+                    }
+                }
+            }
+        }
+    }
+
     func testNoneDoesNotPin() {
         let p = Placement(topology: fourNode, workers: 3, policy: .none)
         XCTAssertEqual(cpus(p), [nil, nil, nil])
