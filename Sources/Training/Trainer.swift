@@ -24,7 +24,7 @@ public enum StopReason: Equatable, Sendable {
 }
 
 /// Where the workers' time went, in seconds per worker averaged over workers, measured inside the
-/// loop with a monotonic clock (`MonotonicInstant`: two readings per work item, about 20 ns each).
+/// loop with a monotonic clock (`MonotonicInstant`: two readings per work item, about 60 ns each here).
 public struct PhaseTimes: Sendable, Equatable, Codable {
     /// Batch assembly, layer one and the row items (forward and backward to da1), staging.
     public var compute = 0.0
@@ -130,12 +130,6 @@ public final class Trainer: @unchecked Sendable {
         // that waits for a CPU would hold its items back).
         let planned = max(1, min(placement.slots.count, topology.cpuCount))
         let schedule = Schedule(shape: layout.shape, batchSize: config.batchSize, workers: planned, sparse: sparse)
-        // A thread takes the home items of its CPU's lead (`Placement.lead`: itself while workers
-        // <= CPUs) as its own, so with more workers than CPUs whichever of a CPU's threads is
-        // running works through that CPU's blocks in order and they stay in its caches. When the
-        // threads beyond the leads had no home items and took what was left, they took other
-        // CPUs' blocks as often as their own: 8 workers on 2 CPUs ran at 0.90x the samples/s of
-        // this rule (6 alternating rounds, 2026-11-29).
         // The parameter phase of iteration i stages batch i + `ahead`; the sampler must have
         // prepared that iteration before the phase starts (`BatchSampler.prepare`).
         let ahead = sparse ? 2 : 1
@@ -166,6 +160,12 @@ public final class Trainer: @unchecked Sendable {
             let input = loader.input(node: worker.slot.node)
             var mine = PhaseTimes()
             let entered = MonotonicInstant.now
+            // A thread takes the home items of its CPU's lead (`Placement.lead`: itself while
+            // workers <= CPUs) as its own, so with more workers than CPUs whichever of a CPU's
+            // threads is running works through that CPU's blocks in order and they stay in its
+            // caches. When the threads beyond the leads had no home items and took what was left,
+            // they took other CPUs' blocks as often as their own: 8 workers on 2 CPUs ran at 0.90x
+            // the samples/s of this rule (6 alternating rounds, 2026-11-29).
             queue.work(worker: placement.lead(of: worker.index), home: schedule.home, ready: { schedule.ready($0, $1, progress) }, execute: { phase, item in
                 let (kind, done) = schedule.locate(phase)
                 let i = start + done
