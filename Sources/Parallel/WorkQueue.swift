@@ -83,7 +83,8 @@ public final class WorkQueue: @unchecked Sendable {
     }
 
     /// Run by every thread of the pool. `worker` is this thread's index, compared with
-    /// `home(phase, item)` (nil: no home, any thread); `ready(phase, item)` says whether the items
+    /// `home(phase, item)` (nil: no home, any thread); threads may share one (the engine gives
+    /// the threads on a CPU its lead's, `Placement.lead`), and then split those home items; `ready(phase, item)` says whether the items
     /// it waits for are done, so that a thread other than its home (any thread, for an item without
     /// a home) may take it now (the type's comment says what a not-ready item may wait for).
     /// `execute(phase, item)` runs one item; `complete(phase)` runs once per phase, on the thread whose count of items run completed the
