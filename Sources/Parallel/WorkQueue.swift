@@ -84,12 +84,13 @@ public final class WorkQueue: @unchecked Sendable {
 
     /// Run by every thread of the pool. `worker` is this thread's index, compared with
     /// `home(phase, item)` (nil: no home, any thread); threads may share one (the engine gives
-    /// the threads on a CPU its lead's, `Placement.lead`), and then split those home items; `ready(phase, item)` says whether the items
-    /// it waits for are done, so that a thread other than its home (any thread, for an item without
-    /// a home) may take it now (the type's comment says what a not-ready item may wait for).
-    /// `execute(phase, item)` runs one item; `complete(phase)` runs once per phase, on the thread whose count of items run completed the
-    /// phase's done count, and returns the next phase's item count (1...capacity), or nil to end the
-    /// run. Returns when the run has ended.
+    /// the threads on a CPU its lead's, `Placement.lead`), and then split those home items.
+    /// `ready(phase, item)` says whether the items it waits for are done, so that a thread other
+    /// than its home (any thread, for an item without a home) may take it now (the type's comment
+    /// says what a not-ready item may wait for). `execute(phase, item)` runs one item;
+    /// `complete(phase)` runs once per phase, on the thread whose count of items run completed the
+    /// phase's done count, and returns the next phase's item count (1...capacity), or nil to end
+    /// the run. Returns when the run has ended.
     public func work(worker: Int, home: (_ phase: UInt32, _ item: Int) -> Int?,
                      ready: (_ phase: UInt32, _ item: Int) -> Bool = { _, _ in true },
                      execute: (_ phase: UInt32, _ item: Int) -> Void, complete: (_ phase: UInt32) -> Int?) {

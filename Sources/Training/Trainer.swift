@@ -126,9 +126,9 @@ public final class Trainer: @unchecked Sendable {
         guard start < total else {
             return TrainingOutcome(stop: .completed, iterationsDone: start, losses: [], trainSeconds: 0, phases: PhaseTimes(), warnings: [])
         }
-        // Items and homes are planned for the workers that can run at once (a home on a thread
-        // that waits for a CPU would hold its items back).
-        let planned = max(1, min(placement.slots.count, topology.cpuCount))
+        // Items and homes are planned for the CPUs' leads, the workers that can run at once (a
+        // home on a thread that waits for a CPU would hold its items back).
+        let planned = placement.leadCount
         let schedule = Schedule(shape: layout.shape, batchSize: config.batchSize, workers: planned, sparse: sparse)
         // The parameter phase of iteration i stages batch i + `ahead`; the sampler must have
         // prepared that iteration before the phase starts (`BatchSampler.prepare`).

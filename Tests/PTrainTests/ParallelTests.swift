@@ -36,6 +36,7 @@ final class ParallelTests: XCTestCase {
             for policy in PlacementPolicy.allCases {
                 for workers in [1, 2, 3, 7, 8, 9, 20] {
                     let p = Placement(topology: topology, workers: workers, policy: policy)
+                    XCTAssertEqual(p.leadCount, min(workers, topology.cpuCount))
                     for w in 0..<workers {
                         let lead = p.lead(of: w)
                         XCTAssertLessThan(lead, min(workers, topology.cpuCount), "\(policy), \(workers) workers, worker \(w)")
