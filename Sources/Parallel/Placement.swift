@@ -19,11 +19,15 @@ public struct Placement: Equatable, Sendable {
 
     public var policy: PlacementPolicy
     public var slots: [Slot]
-    /// The length of the CPU order that the slots cycle through: the topology's CPU count.
+    /// The length of the CPU order that the slots cycle through: the topology's usable CPU count.
     public var cycle: Int
 
     /// Plans `workers` workers on `topology`. With more workers than CPUs, the CPU order is
-    /// reused from the start (two workers share a CPU), in the same policy order.
+    /// reused from the start (two workers share a CPU), in the same policy order. Under a cgroup CPU
+    /// quota of q CPUs, fewer than allowed, the order is cut to its first ⌈q⌉ CPUs
+    /// (`Topology.usableCPUCount`): the process gets no more CPU time than that anyway, and its
+    /// workers then share those CPUs as on a machine of that size instead of all running at once
+    /// in bursts between throttled periods (`CPUQuota`).
     public init(topology: Topology, workers: Int, policy: PlacementPolicy) {
         precondition(workers > 0 && !topology.nodes.isEmpty)
         self.policy = policy
@@ -37,6 +41,7 @@ public struct Placement: Equatable, Sendable {
                 for node in topology.nodes where i < node.cpus.count { order.append((node.cpus[i], node.id)) }
             }
         }
+        order = Array(order.prefix(topology.usableCPUCount))
         cycle = order.count
         slots = (0..<workers).map { w in
             let spot = order[w % order.count]

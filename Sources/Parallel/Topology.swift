@@ -6,8 +6,9 @@ import Foundation
 ///
 /// Discovery order (`discover()`): libnuma when `numa_available()` says NUMA works; else
 /// /sys/devices/system/node/node*/cpulist; else one node holding every allowed CPU (containers
-/// often hide both). Only CPUs in the process's affinity mask (taskset, cgroup cpusets) are kept.
-/// Tests inject layouts through `init(nodes:source:)`.
+/// often hide both). Only CPUs in the process's affinity mask (taskset, cgroup cpusets) are kept,
+/// and a cgroup CPU quota is read beside them (`CPUQuota`; `usableCPUCount`).
+/// Tests inject layouts through `init(nodes:source:cpuQuota:)`.
 public struct Topology: Equatable, Sendable {
     public struct Node: Equatable, Sendable {
         public var id: Int
@@ -23,13 +24,20 @@ public struct Topology: Equatable, Sendable {
     public var nodes: [Node]
     /// How the layout was found: "libnuma", "sysfs", "single node (no NUMA information)" or "injected".
     public var source: String
+    /// The cgroup CPU bandwidth limit, if any.
+    public var cpuQuota: CPUQuota?
 
-    public init(nodes: [Node], source: String = "injected") {
+    public init(nodes: [Node], source: String = "injected", cpuQuota: CPUQuota? = nil) {
         self.nodes = nodes.filter { !$0.cpus.isEmpty }.sorted { $0.id < $1.id }
         self.source = source
+        self.cpuQuota = cpuQuota
     }
 
+    /// The allowed CPUs.
     public var cpuCount: Int { nodes.reduce(0) { $0 + $1.cpus.count } }
+
+    /// The CPUs a placement uses: the allowed ones, or ⌈quota⌉ of them under a smaller cgroup CPU quota.
+    public var usableCPUCount: Int { min(cpuCount, cpuQuota?.wholeCPUs ?? cpuCount) }
 
     /// The CPUs this process may run on (sched_getaffinity), or nil when the OS does not say.
     public static func allowedCPUs() -> [Int]? {
@@ -41,6 +49,12 @@ public struct Topology: Equatable, Sendable {
 
     public static func discover() -> Topology {
         let allowed = allowedCPUs() ?? Array(0..<ProcessInfo.processInfo.activeProcessorCount)
+        var topology = discoverNodes(allowed: allowed)
+        topology.cpuQuota = CPUQuota.read()
+        return topology
+    }
+
+    private static func discoverNodes(allowed: [Int]) -> Topology {
         if numa_available() >= 0 {
             var byNode: [Int: [Int]] = [:]
             for cpu in allowed {

@@ -147,7 +147,7 @@ public final class Trainer: @unchecked Sendable {
             }
             if start + 2 < total { loader.sampler.prepare(iteration: start + 2) }
         }
-        let oversubscribed = placement.slots.count > topology.cpuCount
+        let oversubscribed = placement.slots.count > placement.cycle
         let queue = WorkQueue(firstPhaseItems: schedule.phaseItemCounts[0], capacity: schedule.capacity,
                               threads: placement.slots.count, oversubscribed: oversubscribed)
         // Items done per dependency group, counted over the run (`Schedule.Dependency`).

@@ -6,7 +6,7 @@ import Training
 struct TopologyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topology",
-        abstract: "Show the NUMA nodes, their CPUs, the kernel variant and the placement plan.")
+        abstract: "Show the NUMA nodes, their CPUs, any cgroup CPU quota, the kernel variant and the placement plan.")
 
     @Option(help: "Workers to plan for.")
     var workers = 1
@@ -32,9 +32,15 @@ func describe(topology: Topology, workers: Int, policy: PlacementPolicy, kernels
     for node in topology.nodes {
         lines.append("  node \(node.id): cpus \(node.cpus.map(String.init).joined(separator: ","))")
     }
+    if let quota = topology.cpuQuota {
+        let use = topology.usableCPUCount < topology.cpuCount
+            ? "placement uses \(topology.usableCPUCount) of the \(topology.cpuCount) allowed CPU(s)"
+            : "placement uses all \(topology.cpuCount) allowed CPU(s)"
+        lines.append("cgroup CPU quota: \(format(quota.cpus, 2)) CPU(s) (\(quota.source)): \(use)")
+    }
     lines.append("kernels: \(kernels.summary)")
     let plan = Placement(topology: topology, workers: workers, policy: policy)
-    let note = workers > topology.cpuCount ? " (more workers than CPUs: CPUs are shared)" : ""
+    let note = workers > plan.cycle ? " (more workers than CPUs: CPUs are shared)" : ""
     lines.append("placement \(policy.rawValue) for \(workers) worker(s)\(note):")
     for slot in plan.slots {
         lines.append("  worker \(slot.worker): \(slot.cpu.map { "cpu \($0)" } ?? "unpinned"), node \(slot.node)")

@@ -1,3 +1,4 @@
+import Foundation
 import Parallel
 import XCTest
 
@@ -32,16 +33,18 @@ final class ParallelTests: XCTestCase {
     /// CPU's lead's: the lead must be one of those and sit on the worker's CPU, for every policy
     /// and worker count.
     func testEachWorkersLeadIsAPlannedWorkerOnItsCPU() {
-        for topology in [twoSocket, fourNode, Topology(nodes: [.init(id: 0, cpus: [3, 5])])] {
+        let quota = Topology(nodes: fourNode.nodes, cpuQuota: CPUQuota(cpus: 2.5, source: "test"))
+        for topology in [twoSocket, fourNode, Topology(nodes: [.init(id: 0, cpus: [3, 5])]), quota] {
             for policy in PlacementPolicy.allCases {
                 for workers in [1, 2, 3, 7, 8, 9, 20] {
                     let p = Placement(topology: topology, workers: workers, policy: policy)
-                    XCTAssertEqual(p.leadCount, min(workers, topology.cpuCount))
+                    let cpus = topology.usableCPUCount
+                    XCTAssertEqual(p.leadCount, min(workers, cpus))
                     for w in 0..<workers {
                         let lead = p.lead(of: w)
-                        XCTAssertLessThan(lead, min(workers, topology.cpuCount), "\(policy), \(workers) workers, worker \(w)")
+                        XCTAssertLessThan(lead, min(workers, cpus), "\(policy), \(workers) workers, worker \(w)")
                         XCTAssertEqual(p.slots[lead].cpu, p.slots[w].cpu, "\(policy), \(workers) workers, worker \(w)")
-                        if workers <= topology.cpuCount { XCTAssertEqual(lead, w) }
+                        if workers <= cpus { XCTAssertEqual(lead, w) }
                     }
                 }
             }
@@ -58,6 +61,65 @@ final class ParallelTests: XCTestCase {
         let t = Topology(nodes: [.init(id: 1, cpus: [8, 9, 10]), .init(id: 0, cpus: [1]), .init(id: 2, cpus: [])])
         XCTAssertEqual(t.nodes.map(\.id), [0, 1], "empty nodes are dropped, nodes sorted")
         XCTAssertEqual(cpus(Placement(topology: t, workers: 4, policy: .spread)), [1, 8, 9, 10])
+    }
+
+    /// A cgroup CPU quota of 2.5 CPUs on 8 allowed CPUs: the plan uses 3 of them, in the policy's
+    /// order, as on a 3-CPU machine; a quota above the CPU count changes nothing.
+    func testPlacementUnderACPUQuotaUsesItsWholeCPUs() {
+        let limited = Topology(nodes: twoSocket.nodes, cpuQuota: CPUQuota(cpus: 2.5, source: "test"))
+        XCTAssertEqual(limited.cpuCount, 8)
+        XCTAssertEqual(limited.usableCPUCount, 3)
+        let spread = Placement(topology: limited, workers: 5, policy: .spread)
+        XCTAssertEqual(cpus(spread), [0, 4, 1, 0, 4])
+        XCTAssertEqual(nodes(spread), [0, 1, 0, 0, 1])
+        XCTAssertEqual(spread.cycle, 3)
+        XCTAssertEqual(spread.leadCount, 3)
+        XCTAssertEqual(cpus(Placement(topology: limited, workers: 4, policy: .compact)), [0, 1, 2, 0])
+        let generous = Topology(nodes: twoSocket.nodes, cpuQuota: CPUQuota(cpus: 16, source: "test"))
+        XCTAssertEqual(Placement(topology: generous, workers: 8, policy: .spread), Placement(topology: twoSocket, workers: 8, policy: .spread))
+        XCTAssertEqual(Topology(nodes: twoSocket.nodes, cpuQuota: CPUQuota(cpus: 0.2, source: "test")).usableCPUCount, 1)
+    }
+
+    func testCPUQuotaFileFormats() {
+        XCTAssertEqual(CPUQuota.parseV2("150000 100000\n"), 1.5)
+        XCTAssertNil(CPUQuota.parseV2("max 100000"))
+        XCTAssertNil(CPUQuota.parseV2("150000"))
+        XCTAssertEqual(CPUQuota.parseV1(quota: "50000\n", period: "100000\n"), 0.5)
+        XCTAssertNil(CPUQuota.parseV1(quota: "-1", period: "100000"))
+        XCTAssertNil(CPUQuota.parseV1(quota: "x", period: "100000"))
+    }
+
+    /// Fake cgroup file systems: the tightest level along the path counts, for v2 and v1 (hybrid)
+    /// layouts, in a container that sees its own cgroup at the mount but the host's path in
+    /// /proc/self/cgroup, and not at all where nothing is limited or nothing can be read.
+    func testCPUQuotaIsReadFromTheTightestCgroupLevel() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ptrain-cgroup-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func write(_ files: [String: String], proc: String) throws -> CPUQuota? {
+            try? FileManager.default.removeItem(atPath: root)
+            for (path, text) in files {
+                let file = root + "/fs/" + path
+                try FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try text.write(toFile: file, atomically: false, encoding: .utf8)
+            }
+            try proc.write(toFile: root + "/cgroup", atomically: false, encoding: .utf8)
+            return CPUQuota.read(procCgroup: root + "/cgroup", root: root + "/fs")
+        }
+        let v2 = try write(["cgroup.controllers": "cpu", "cpu.max": "max 100000", "a/cpu.max": "200000 100000",
+                            "a/b/cpu.max": "150000 100000"], proc: "0::/a/b\n")
+        XCTAssertEqual(v2?.cpus, 1.5)
+        XCTAssert(v2?.source.hasSuffix("/a/b/cpu.max: 150000 100000") == true, "\(String(describing: v2))")
+        XCTAssertEqual(try write(["cgroup.controllers": "cpu", "a/cpu.max": "100000 100000", "a/b/cpu.max": "max 100000"],
+                                 proc: "0::/a/b\n")?.cpus, 1, "a parent's limit binds its children")
+        let v1 = try write(["unified/cgroup.controllers": "", "cpu,cpuacct/cpu.cfs_quota_us": "-1", "cpu,cpuacct/cpu.cfs_period_us": "100000",
+                            "cpu,cpuacct/docker/x/cpu.cfs_quota_us": "50000", "cpu,cpuacct/docker/x/cpu.cfs_period_us": "100000"],
+                           proc: "5:memory:/docker/x\n4:cpu,cpuacct:/docker/x\n0::/docker/x\n")
+        XCTAssertEqual(v1?.cpus, 0.5)
+        XCTAssertEqual(v1?.wholeCPUs, 1)
+        XCTAssertEqual(try write(["cgroup.controllers": "cpu", "cpu.max": "300000 100000"], proc: "0::/kubepods/pod1/c1\n")?.cpus, 3,
+                       "without a cgroup namespace the mount is the container's own cgroup")
+        XCTAssertNil(try write(["cgroup.controllers": "cpu", "cpu.max": "max 100000"], proc: "0::/\n"))
+        XCTAssertNil(CPUQuota.read(procCgroup: root + "/missing", root: root + "/fs"))
     }
 
     func testCPUListParsing() {

@@ -27,7 +27,7 @@ struct EndToEndBenchmark: ParsableCommand {
     func run() throws {
         let kernels = try KernelSet.best()
         let topology = Topology.discover()
-        let cores = topology.cpuCount
+        let cores = topology.usableCPUCount
         print("machine: \(cores) allowed CPU(s), kernels \(kernels.variant.summary)")
 
         // Start-up: decompress, validate and checksum the embedded MNIST, and build the sparse rows

@@ -101,7 +101,8 @@ struct ScalingBenchmark: ParsableCommand {
         let kernels = try KernelSet.best()
         let topology = Topology.discover()
         let mnist = try MNIST.loadEmbedded()
-        let cores = topology.cpuCount
+        // Under a cgroup CPU quota, the CPUs it lets the engine use (`Placement`).
+        let cores = topology.usableCPUCount
         // 1, 2, 4, ... up to twice the CPUs, and at least up to 8 (the engine's oversubscription check).
         var counts = [1]
         while counts.last! * 2 <= max(2 * cores, 8) { counts.append(counts.last! * 2) }
@@ -112,7 +113,8 @@ struct ScalingBenchmark: ParsableCommand {
             Scenario(key: "heavy", name: "strong: heavy (batch 1000, hidden 1024)", hidden: 1024, batch: { _ in 1000 }, iterations: 200, weak: false),
             Scenario(key: "weak", name: "weak: 100 rows per worker (hidden 100)", hidden: 100, batch: { 100 * $0 }, iterations: 2000, weak: true),
         ]
-        let cpus = topology.nodes.flatMap(\.cpus)
+        // The CPUs the engine's N = `cores` workers are pinned to: the limit rounds' independent runs use the same.
+        let cpus = Placement(topology: topology, workers: cores, policy: .spread).slots.compactMap(\.cpu)
         let fmaRatio = Stats((0..<repeats).map { _ in
             fmaPeak(threads: cores, repeats: 1).median / fmaPeak(threads: 1, repeats: 1).median
         }).median
