@@ -55,8 +55,8 @@ public struct Placement: Equatable, Sendable {
     /// whichever of its threads runs. (For `none`, which pins nothing, the same grouping by number.)
     public func lead(of worker: Int) -> Int { worker % cycle }
 
-    /// How many workers lead a CPU (workers 0 ..< leadCount): min(workers, CPUs), the workers the
-    /// engine plans its work for.
+    /// How many workers lead a CPU (workers 0 ..< leadCount): min(workers, `cycle`), the workers
+    /// the engine plans its work for.
     public var leadCount: Int { min(slots.count, cycle) }
 
     /// Nodes in use, ascending.
