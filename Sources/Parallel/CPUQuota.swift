@@ -19,13 +19,14 @@ public struct CPUQuota: Equatable, Sendable {
     public var source: String
 
     public init(cpus: Double, source: String) {
-        precondition(cpus > 0)
+        precondition(cpus > 0 && cpus.isFinite)
         self.cpus = cpus
         self.source = source
     }
 
-    /// The CPUs a placement uses: ⌈cpus⌉, at least 1 (a quota of 1.5 CPUs can keep 2 busy part of the time).
-    public var wholeCPUs: Int { max(1, Int(cpus.rounded(.up))) }
+    /// The CPUs a placement uses: ⌈cpus⌉, at least 1 (a quota of 1.5 CPUs can keep 2 busy part of
+    /// the time) and at most 2^20.
+    public var wholeCPUs: Int { max(1, Int(min(cpus, Double(1 << 20)).rounded(.up))) }
 
     /// The tightest limit on this process, or nil when there is none or the cgroup files cannot be read
     /// (not Linux, no cgroup file system mounted). `procCgroup` and `root` are parameters for tests.
@@ -64,15 +65,22 @@ public struct CPUQuota: Equatable, Sendable {
     /// `cpu.max` ("max 100000" or "150000 100000") as CPUs; nil for "max" or text it does not understand.
     public static func parseV2(_ text: String) -> Double? {
         let parts = text.split(whereSeparator: \.isWhitespace)
-        guard parts.count == 2, let quota = Double(parts[0]), let period = Double(parts[1]), quota > 0, period > 0 else { return nil }
-        return quota / period
+        guard parts.count == 2, let quota = Double(parts[0]), let period = Double(parts[1]) else { return nil }
+        return ratio(quota, period)
     }
 
     /// `cpu.cfs_quota_us` and `cpu.cfs_period_us` as CPUs; nil for a quota of −1 (none).
     public static func parseV1(quota: String, period: String) -> Double? {
         guard let q = Double(quota.trimmingCharacters(in: .whitespacesAndNewlines)),
-              let p = Double(period.trimmingCharacters(in: .whitespacesAndNewlines)), q > 0, p > 0 else { return nil }
-        return q / p
+              let p = Double(period.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+        return ratio(q, p)
+    }
+
+    /// quota / period for two positive finite numbers whose ratio is finite; nil otherwise (a
+    /// file that says "inf" or "nan" is not a limit this code understands).
+    private static func ratio(_ quota: Double, _ period: Double) -> Double? {
+        guard quota > 0, period > 0, quota.isFinite, period.isFinite, (quota / period).isFinite else { return nil }
+        return quota / period
     }
 
     /// The limits found at mount/path and each ancestor up to the mount. Without a cgroup namespace a

@@ -10,7 +10,7 @@ final class TrainingTests: XCTestCase {
     static let mnist = try! MNIST.loadEmbedded()
 
     func train(iterations: Int, workers: Int = 1, placement: PlacementPolicy = .spread, sampling: SamplingMode = .replacement,
-               seed: UInt64 = 1, kernels: KernelSet? = nil) throws -> (TwoLayerNet, TrainingOutcome, KernelSet) {
+               seed: UInt64 = 1, kernels: KernelSet? = nil, topology: Topology = .discover()) throws -> (TwoLayerNet, TrainingOutcome, KernelSet) {
         var c = TrainingConfiguration()
         c.iterations = iterations
         c.workers = workers
@@ -19,7 +19,7 @@ final class TrainingTests: XCTestCase {
         c.seed = seed
         let k = try kernels ?? KernelSet.best()
         let net = TwoLayerNet(shape: c.shape(input: 784, classes: 10), seed: seed)
-        let trainer = Trainer(configuration: c, net: net, train: Self.mnist.train, kernels: k, topology: Topology.discover())
+        let trainer = Trainer(configuration: c, net: net, train: Self.mnist.train, kernels: k, topology: topology)
         return (net, trainer.run(), k)
     }
 
@@ -37,8 +37,11 @@ final class TrainingTests: XCTestCase {
         }
     }
 
-    /// The determinism contract: same bits for every worker count, placement and sampling mode.
+    /// The determinism contract: same bits for every worker count, placement and sampling mode,
+    /// and under a cgroup CPU quota of one CPU (which puts all workers on one CPU).
     func testSameBitsForAnyWorkerCountAndPlacement() throws {
+        let discovered = Topology.discover()
+        let quotaOfOne = Topology(nodes: discovered.nodes, source: discovered.source, cpuQuota: CPUQuota(cpus: 1, source: "test"))
         for sampling in SamplingMode.allCases {
             let reference = try train(iterations: 150, sampling: sampling).0.parametersSHA256
             for workers in [2, 3, 5, 8] {
@@ -49,6 +52,8 @@ final class TrainingTests: XCTestCase {
                 XCTAssertEqual(try train(iterations: 150, workers: 4, placement: placement, sampling: sampling).0.parametersSHA256, reference,
                                "\(sampling), placement \(placement)")
             }
+            XCTAssertEqual(try train(iterations: 150, workers: 3, sampling: sampling, topology: quotaOfOne).0.parametersSHA256, reference,
+                           "\(sampling), a CPU quota of one CPU")
         }
     }
 
