@@ -171,6 +171,23 @@ struct Schedule {
 
     func work(_ phase: UInt32, _ item: Int) -> Work { works[index(phase, item)] }
 
+    /// A name for `item` of queue phase `phase` and the phase time it counts toward ("compute" or
+    /// "reduction"), for traces (`TraceEvent`).
+    func describe(_ phase: UInt32, _ item: Int) -> (name: String, category: String) {
+        func span(_ r: Range<Int>) -> String { "\(r.lowerBound)..<\(r.upperBound)" }
+        switch work(phase, item) {
+        case .rows(let rows): return ("rows \(span(rows))", "compute")
+        case .forward(let block, let rows): return ("x·W1 block \(block), rows \(span(rows))", "compute")
+        case .stage(let rows): return ("stage rows \(span(rows))", "compute")
+        case .slice(let slice):
+            var parts: [String] = []
+            if !slice.w1Rows.isEmpty { parts.append("W1 rows \(span(slice.w1Rows))") }
+            if !slice.w2Rows.isEmpty { parts.append("W2 rows \(span(slice.w2Rows))") }
+            if slice.biases { parts.append("biases") }
+            return (parts.joined(separator: ", "), "reduction")
+        }
+    }
+
     func home(_ phase: UInt32, _ item: Int) -> Int? { homes[index(phase, item)] }
 
     /// Whether the items that `item` of queue phase `phase` waits for are done (`progress` counts

@@ -49,6 +49,8 @@ public struct TrainingOutcome: Sendable {
     public var trainSeconds: Double
     public var phases: PhaseTimes
     public var warnings: [String]
+    /// The items of the iterations `run(trace:)` asked for, in order of their start.
+    public var trace: [TraceEvent] = []
 }
 
 /// The data-parallel training loop: loader -> workers (layer one, row phase) -> reducer (parameter
@@ -111,7 +113,9 @@ public final class Trainer: @unchecked Sendable {
     /// Trains until `configuration.iterations` are done or a stop is requested.
     /// `report` runs in the serial step after every iteration's update, on one worker thread while
     /// the others wait, so it may read `net` (e.g. to write a checkpoint); if it throws, training stops.
-    public func run(report: @escaping @Sendable (IterationReport) throws -> Void = { _ in }) -> TrainingOutcome {
+    /// `trace`: iterations (0-based, as `iteration` counts) whose work items the outcome lists
+    /// (`TraceEvent`); recording them changes no result.
+    public func run(trace: Range<Int>? = nil, report: @escaping @Sendable (IterationReport) throws -> Void = { _ in }) -> TrainingOutcome {
         let config = configuration
         let layout = net.layout
         let backprop = Backprop(kernels: kernels.functions, layout: layout)
@@ -155,6 +159,8 @@ public final class Trainer: @unchecked Sendable {
         let net = self.net, loader = self.loader, stopRequest = self.stopRequest, placement = self.placement
         let clock = MonotonicInstant.now
         let times = PhaseLog(workers: placement.slots.count)
+        let recorder = trace.map { ItemRecorder(iterations: $0.clamped(to: start..<total),
+                                                itemsPerIteration: schedule.phaseItemCounts.reduce(0, +)) }
         let warnings = WorkerPool.run(placement: placement) { worker in
             let scratch = WorkerScratch(layout: layout, batchSize: config.batchSize)  // first touch on the worker's own node
             let input = loader.input(node: worker.slot.node)
@@ -173,14 +179,15 @@ public final class Trainer: @unchecked Sendable {
                 // tells other threads); every other item passes straight through.
                 schedule.waitUntilReady(phase, item, progress)
                 let t0 = MonotonicInstant.now
+                var reduces = false
                 switch schedule.work(phase, item) {
                 case .rows(let rows):
                     let batchIteration = i + schedule.rowsAhead
                     guard batchIteration < total else { break }
                     if !sparse { loader.assemble(iteration: batchIteration, rows: rows, into: batch, node: worker.slot.node) }
                     backprop.rowPhase(net, batch, scratch, rows: rows, input: input, layerOneDone: sparse, ahead: schedule.rowsAhead)
-                    mine.compute += t0.elapsed
                 case .slice(let slice):
+                    reduces = true
                     backprop.parameterStep(net, batch, scratch, slice: slice, learningRate: config.learningRate, input: input)
                     // The item that updated W2 packs it for the next row phase.
                     if slice.w2Rows == 0..<layout.shape.hidden { backprop.prepareRowPhase(net, batch) }
@@ -190,15 +197,17 @@ public final class Trainer: @unchecked Sendable {
                         let share = item * config.batchSize / n..<(item + 1) * config.batchSize / n
                         loader.stage(iteration: i + 1, rows: share, into: batch, node: worker.slot.node)
                     }
-                    mine.reduction += t0.elapsed
                 case .forward(let block, let rows):
                     guard i + 1 < total, case .sparse(let x) = input else { break }
                     backprop.forwardBlock(net, batch, x, block: block, rows: rows, ahead: 1)
-                    mine.compute += t0.elapsed
                 case .stage(let rows):
                     guard i + ahead < total else { break }
                     loader.stage(iteration: i + ahead, ahead: ahead, rows: rows, into: batch, node: worker.slot.node)
-                    mine.compute += t0.elapsed
+                }
+                let t1 = MonotonicInstant.now
+                if reduces { mine.reduction += t0.seconds(until: t1) } else { mine.compute += t0.seconds(until: t1) }
+                if let recorder, recorder.iterations.contains(i) {
+                    recorder.record(worker: worker.index, phase: phase, item: item, start: t0, end: t1)
                 }
                 schedule.markDone(phase, item, progress)
             }, complete: { phase in
@@ -240,8 +249,15 @@ public final class Trainer: @unchecked Sendable {
         }
         let seconds = clock.elapsed
         iteration = start + shared.losses.count
+        let events = (recorder?.recorded ?? []).map { r in
+            let (name, category) = schedule.describe(r.phase, Int(r.item))
+            return TraceEvent(worker: Int(r.worker), iteration: start + schedule.locate(r.phase).iteration, item: Int(r.item),
+                              name: name, category: category, start: clock.seconds(until: MonotonicInstant(nanoseconds: r.start)),
+                              duration: Double(r.end - r.start) * 1e-9)
+        }
         return TrainingOutcome(stop: shared.stop, iterationsDone: iteration, losses: shared.losses,
-                               trainSeconds: seconds, phases: times.average, warnings: warnings)
+                               trainSeconds: seconds, phases: times.average, warnings: warnings,
+                               trace: events.sorted { ($0.start, $0.worker) < ($1.start, $1.worker) })
     }
 }
 

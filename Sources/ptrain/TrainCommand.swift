@@ -47,6 +47,15 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Draw the loss curve of this run as SVG.", valueName: "path.svg"))
     var plot: String?
 
+    @Option(help: ArgumentHelp("Write which worker ran which work item, and when, for --trace-count iterations from --trace-from, as a trace that ui.perfetto.dev and chrome://tracing open.", valueName: "path.json"))
+    var trace: String?
+
+    @Option(name: .customLong("trace-from"), help: "The first iteration (1-based) that --trace records (default: 100, past the iterations that warm the caches, or 1 in a run of fewer than 100).")
+    var traceFrom: Int?
+
+    @Option(name: .customLong("trace-count"), help: "How many iterations --trace records, 1-10000 (default: 100).")
+    var traceCount: Int?
+
     @Flag(help: "Print exactly one JSON object on stdout instead of the summary.")
     var json = false
 
@@ -55,9 +64,44 @@ struct Train: ParsableCommand {
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be 0 or more, got \(checkpointEvery).") }
         guard checkpointEvery == 0 || checkpoint != nil else { throw ValidationError("--checkpoint-every needs --checkpoint PATH.") }
         guard evalEvery >= 0 else { throw ValidationError("--eval-every must be 0 or more, got \(evalEvery).") }
+        guard trace != nil || (traceFrom == nil && traceCount == nil) else {
+            throw ValidationError("--trace-from and --trace-count need --trace PATH.")
+        }
+        if let traceFrom {
+            guard traceFrom >= 1 else { throw ValidationError("--trace-from must be 1 or more, got \(traceFrom).") }
+            guard traceFrom <= hyper.iterations else {
+                throw ValidationError("--trace-from \(traceFrom) is after the run's last iteration (--iterations \(hyper.iterations)); trace an earlier iteration.")
+            }
+        }
+        if let traceCount, !(1...10_000).contains(traceCount) {
+            throw ValidationError("--trace-count must be between 1 and 10000, got \(traceCount).")
+        }
+    }
+
+    /// Fails before training, not after it, when a file the run will write has no folder to go to.
+    func checkOutputFolders() throws {
+        for (flag, path) in [("--checkpoint", checkpoint), ("--metrics", metrics), ("--plot", plot), ("--trace", trace)] {
+            guard let path else { continue }
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+                throw RunError("\(flag) \(path): the folder \(folder) does not exist; create it or write elsewhere")
+            }
+            guard access(folder, W_OK) == 0 else {
+                throw RunError("\(flag) \(path): the folder \(folder) is not writable; write elsewhere")
+            }
+        }
+    }
+
+    /// The iterations --trace records, 0-based as the engine counts them.
+    var tracedIterations: Range<Int>? {
+        guard trace != nil else { return nil }
+        let first = (traceFrom ?? (hyper.iterations >= 100 ? 100 : 1)) - 1
+        return first..<min(first + (traceCount ?? 100), hyper.iterations)
     }
 
     func run() throws {
+        try checkOutputFolders()
         let kernels = try KernelSet.best()
         let dataset = try dataOptions.load()
         guard hyper.batchSize <= dataset.train.count else {
@@ -79,6 +123,9 @@ struct Train: ParsableCommand {
             }
             net = saved.net
             start = saved.iteration
+            if let traced = tracedIterations, traced.upperBound <= start {
+                throw ValidationError("--trace records iterations \(traced.lowerBound + 1)-\(traced.upperBound), before iteration \(start + 1), where --resume \(resume) continues; trace a later iteration with --trace-from.")
+            }
         }
         let trainer = Trainer(configuration: config, net: net, train: dataset.train, kernels: kernels,
                               topology: Topology.discover(), startIteration: start)
@@ -86,10 +133,11 @@ struct Train: ParsableCommand {
         let signals = StopSignals.install { trainer.stopRequest.set() }
         // Until the command returns, so a second signal also cuts the last checkpoint write short.
         defer { signals.forEach { $0.cancel() } }
-        let outcome = trainer.run { try session.afterIteration($0) }
+        let outcome = trainer.run(trace: tracedIterations) { try session.afterIteration($0) }
         session.progress.finish()
         outcome.warnings.forEach(warn)
         try session.writeMetricsAndPlot(outcome)
+        if let trace { try writeText(TraceFile(events: outcome.trace, placement: trainer.placement).json, to: trace, flag: "--trace") }
         switch outcome.stop {
         case .diverged(let iteration, let loss):
             throw RunError("training diverged: the loss of iteration \(iteration) is \(loss); lower --learning-rate\(checkpoint.map { " (\($0) keeps the last good state)" } ?? "")")

@@ -24,6 +24,59 @@ final class CLITests: XCTestCase {
         try assertUsageError(["--placement", "diagonal"], mentions: "diagonal")
         try assertUsageError(["--frobnicate"], mentions: "Unknown option")
         try assertUsageError(["--input", "rle"], mentions: "rle")
+        try assertUsageError(["--trace-from", "3"], mentions: "--trace-from and --trace-count need --trace PATH")
+        try assertUsageError(["--trace", "t.json", "--iterations", "50", "--trace-from", "51"], mentions: "--trace-from 51 is after the run's last iteration")
+        try assertUsageError(["--trace", "t.json", "--trace-count", "0"], mentions: "--trace-count must be between 1 and 10000")
+    }
+
+    /// An output file whose folder is missing fails at once, naming the flag, before any training.
+    func testOutputFolderIsCheckedBeforeTraining() throws {
+        for flag in ["--checkpoint", "--metrics", "--plot", "--trace"] {
+            let r = try runPTrain([flag, "/nonexistent-ptrain-folder/out", "--iterations", "1000000"])
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssert(r.stderr.contains("\(flag) /nonexistent-ptrain-folder/out: the folder /nonexistent-ptrain-folder does not exist"), r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
+    }
+
+    /// `--trace`: a Perfetto/Chrome trace with one named track per worker and one slice per work
+    /// item: every item of each traced iteration exactly once, none overlapping another on its
+    /// worker, and the run's bits unchanged.
+    func testTraceFile() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("trace.json").path
+        let traced = try json(["--iterations", "60", "--workers", "3", "--trace", path, "--trace-from", "20", "--trace-count", "5"])
+        let plain = try json(["--iterations", "60", "--workers", "3"])
+        XCTAssertEqual(traced["params_sha256"] as? String, plain["params_sha256"] as? String)
+        let file = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        let events = try XCTUnwrap(file?["traceEvents"] as? [[String: Any]])
+        let tracks = events.filter { $0["ph"] as? String == "M" }.compactMap { ($0["args"] as? [String: Any])?["name"] as? String }
+        XCTAssertEqual(tracks.count, 3)
+        XCTAssert(tracks.allSatisfy { $0.hasPrefix("worker ") }, "\(tracks)")
+        let items = events.filter { $0["ph"] as? String == "X" }
+        // One phase per iteration on MNIST (sparse input): 14 W1 items of 56 rows, W2, the biases,
+        // 2 k-blocks x 10 forward items of 10 rows, 17 row items of 6 rows, 8 staging items.
+        let perIteration = 14 + 2 + 2 * 10 + 17 + 8
+        XCTAssertEqual(items.count, 5 * perIteration)
+        var seen: [Int: Set<Int>] = [:]
+        var byWorker: [Int: [(start: Double, end: Double)]] = [:]
+        for e in items {
+            let args = try XCTUnwrap(e["args"] as? [String: Any])
+            let iteration = try XCTUnwrap(args["iteration"] as? Int), item = try XCTUnwrap(args["item"] as? Int)
+            XCTAssert((20..<25).contains(iteration), "\(e)")
+            XCTAssert(seen[iteration, default: []].insert(item).inserted, "item \(item) of iteration \(iteration) twice")
+            let start = try XCTUnwrap(e["ts"] as? Double), duration = try XCTUnwrap(e["dur"] as? Double)
+            XCTAssertGreaterThanOrEqual(duration, 0)
+            XCTAssert(["compute", "reduction"].contains(e["cat"] as? String), "\(e)")
+            byWorker[try XCTUnwrap(e["tid"] as? Int), default: []].append((start, start + duration))
+        }
+        XCTAssertEqual(seen.values.map(\.count), Array(repeating: perIteration, count: 5))
+        for (worker, spans) in byWorker {
+            XCTAssert((0..<3).contains(worker))
+            let sorted = spans.sorted { $0.start < $1.start }
+            for (a, b) in zip(sorted, sorted.dropFirst()) { XCTAssertLessThanOrEqual(a.end, b.start + 1e-3, "worker \(worker) ran two items at once") }
+        }
     }
 
     func testBadDataFolderGivesOneLineAndStatusOne() throws {
