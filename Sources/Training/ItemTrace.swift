@@ -21,10 +21,15 @@ public struct TraceEvent: Sendable, Equatable {
     public var duration: Double
 }
 
-/// Records the items of some iterations into storage allocated before the loop, so that tracing
-/// adds one atomic increment and one store to each traced item and nothing to the others.
+/// Records the items of some iterations into storage allocated before the loop. Each worker fills
+/// chunks of 64 records that it claims with one shared atomic increment, so tracing adds a store
+/// to each traced item and a shared increment to every 64th. (A shared counter bumped for every
+/// item made the two workers of a 2-worker run pass its cache line back and forth: in traces of
+/// 200 iterations, 3 runs each, 2026-11-30, the workers were inside items for 92.7-93.5% of an
+/// iteration with it and 94.2-95.9% with chunks; one worker 95.9-96.8% and 96.7-97.1%.)
 final class ItemRecorder: @unchecked Sendable {
     struct Record {
+        /// −1: a slot no item filled.
         var worker: Int32
         var phase: UInt32
         var item: Int32
@@ -34,26 +39,45 @@ final class ItemRecorder: @unchecked Sendable {
 
     /// Iterations (0-based, as the loop counts them) to record.
     let iterations: Range<Int>
+    private static let chunk = 64
     private let records: UnsafeMutablePointer<Record>
     private let capacity: Int
     private let next = Atomic<Int>(0)
+    /// Per worker, on a cache line of its own: the next slot of its chunk and the chunk's end.
+    private let cursors: UnsafeMutablePointer<Int>
+    private static let cursorStride = 64 / MemoryLayout<Int>.stride
 
-    /// Room for `itemsPerIteration` items in each of `iterations`.
-    init(iterations: Range<Int>, itemsPerIteration: Int) {
+    /// Room for `itemsPerIteration` items in each of `iterations`, run by up to `workers` workers
+    /// (each may leave part of its last chunk empty).
+    init(iterations: Range<Int>, itemsPerIteration: Int, workers: Int) {
         self.iterations = iterations
-        capacity = iterations.count * itemsPerIteration
-        records = .allocate(capacity: max(capacity, 1))
+        capacity = iterations.count * itemsPerIteration + workers * Self.chunk
+        records = .allocate(capacity: capacity)
+        records.initialize(repeating: Record(worker: -1, phase: 0, item: 0, start: 0, end: 0), count: capacity)
+        cursors = .allocate(capacity: workers * Self.cursorStride)
+        cursors.initialize(repeating: 0, count: workers * Self.cursorStride)
     }
 
-    deinit { records.deallocate() }
+    deinit {
+        records.deallocate()
+        cursors.deallocate()
+    }
 
     /// Called by the worker that ran the item, for an item of a recorded iteration.
     func record(worker: Int, phase: UInt32, item: Int, start: MonotonicInstant, end: MonotonicInstant) {
-        let slot = next.wrappingAdd(1, ordering: .relaxed).oldValue
-        precondition(slot < capacity, "more items than the schedule's per-iteration count")
-        records[slot] = Record(worker: Int32(worker), phase: phase, item: Int32(item), start: start.nanoseconds, end: end.nanoseconds)
+        let cursor = cursors + worker * Self.cursorStride
+        if cursor[0] == cursor[1] {
+            let first = next.wrappingAdd(Self.chunk, ordering: .relaxed).oldValue
+            precondition(first + Self.chunk <= capacity, "more items than the schedule's per-iteration count")
+            cursor[0] = first
+            cursor[1] = first + Self.chunk
+        }
+        records[cursor[0]] = Record(worker: Int32(worker), phase: phase, item: Int32(item), start: start.nanoseconds, end: end.nanoseconds)
+        cursor[0] += 1
     }
 
     /// The records, in no particular order. Read only after the workers have joined.
-    var recorded: [Record] { Array(UnsafeBufferPointer(start: records, count: next.load(ordering: .relaxed))) }
+    var recorded: [Record] {
+        UnsafeBufferPointer(start: records, count: min(next.load(ordering: .relaxed), capacity)).filter { $0.worker >= 0 }
+    }
 }

@@ -160,7 +160,7 @@ public final class Trainer: @unchecked Sendable {
         let clock = MonotonicInstant.now
         let times = PhaseLog(workers: placement.slots.count)
         let recorder = trace.map { ItemRecorder(iterations: $0.clamped(to: start..<total),
-                                                itemsPerIteration: schedule.phaseItemCounts.reduce(0, +)) }
+                                                itemsPerIteration: schedule.phaseItemCounts.reduce(0, +), workers: placement.slots.count) }
         let warnings = WorkerPool.run(placement: placement) { worker in
             let scratch = WorkerScratch(layout: layout, batchSize: config.batchSize)  // first touch on the worker's own node
             let input = loader.input(node: worker.slot.node)
