@@ -50,10 +50,10 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Write which worker ran which work item, and when, for --trace-count iterations from --trace-from, as a trace that ui.perfetto.dev and chrome://tracing open.", valueName: "path.json"))
     var trace: String?
 
-    @Option(name: .customLong("trace-from"), help: "The first iteration (1-based) that --trace records (default: 100, past the iterations that warm the caches, or 1 in a run of fewer than 100).")
+    @Option(name: .customLong("trace-from"), help: ArgumentHelp("The first iteration (1-based) that --trace records (default: 100, past the iterations that warm the caches, or 1 in a run of fewer than 100).", valueName: "iteration"))
     var traceFrom: Int?
 
-    @Option(name: .customLong("trace-count"), help: "How many iterations --trace records, 1-10000 (default: 100).")
+    @Option(name: .customLong("trace-count"), help: ArgumentHelp("How many iterations --trace records, 1-10000 (default: 100).", valueName: "iterations"))
     var traceCount: Int?
 
     @Flag(help: "Print exactly one JSON object on stdout instead of the summary.")
