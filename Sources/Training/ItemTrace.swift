@@ -1,19 +1,21 @@
 import Synchronization
 
-/// One work item as a worker ran it: what `Trainer.run(trace:)` returns and `ptrain --trace`
-/// writes. A run's trace shows the schedule of docs/architecture.md as it happened: which worker
-/// took which item, how long each took, and the gaps between them (waiting, hand-offs).
+/// One work item, or one serial step, as a worker ran it: what `Trainer.run(trace:)` returns and
+/// `ptrain --trace` writes. A run's trace shows the schedule of docs/architecture.md as it
+/// happened: which worker took which item, how long each took, the serial step between phases
+/// (on the worker that completed the phase) and the gaps between them (waiting, hand-offs).
 public struct TraceEvent: Sendable, Equatable {
     /// The worker (thread) that ran it.
     public var worker: Int
     /// The iteration (0-based, counted from the first iteration of the run, so a resumed run
     /// continues the numbering) whose phase held the item.
     public var iteration: Int
-    /// The item's index among its phase's items.
-    public var item: Int
-    /// What it did, e.g. "W1 rows 56..<112" (`Schedule.describe`).
+    /// The item's index among its phase's items; nil for the serial step.
+    public var item: Int?
+    /// What it did, e.g. "W1 rows 56..<112" (`Schedule.describe`), or "serial step".
     public var name: String
-    /// "compute" or "reduction", as the run's phase times count it (`PhaseTimes`).
+    /// "compute", "reduction" or (the serial step) "bookkeeping", as the run's phase times count
+    /// it (`PhaseTimes`).
     public var category: String
     /// Seconds from the start of the training loop to the item's start.
     public var start: Double
@@ -21,7 +23,7 @@ public struct TraceEvent: Sendable, Equatable {
     public var duration: Double
 }
 
-/// Records the items of some iterations into storage allocated before the loop. Each worker fills
+/// Records the items and serial steps of some iterations into storage allocated before the loop. Each worker fills
 /// chunks of 64 records that it claims with one shared atomic increment, so tracing adds a store
 /// to each traced item and a shared increment to every 64th. (A shared counter bumped for every
 /// item made the two workers of a 2-worker run pass its cache line back and forth: in traces of
@@ -37,6 +39,8 @@ final class ItemRecorder: @unchecked Sendable {
         var end: Int64
     }
 
+    /// The item number recorded for a phase's serial step.
+    static let serialStep = -1
     /// Iterations (0-based, as the loop counts them) to record.
     let iterations: Range<Int>
     private static let chunk = 64
@@ -47,8 +51,8 @@ final class ItemRecorder: @unchecked Sendable {
     private let cursors: UnsafeMutablePointer<Int>
     private static let cursorStride = 64 / MemoryLayout<Int>.stride
 
-    /// Room for `itemsPerIteration` items in each of `iterations`, run by up to `workers` workers
-    /// (each may leave part of its last chunk empty).
+    /// Room for `itemsPerIteration` records (items and serial steps) in each of `iterations`, run
+    /// by up to `workers` workers (each may leave part of its last chunk empty).
     init(iterations: Range<Int>, itemsPerIteration: Int, workers: Int) {
         self.iterations = iterations
         capacity = iterations.count * itemsPerIteration + workers * Self.chunk
@@ -63,12 +67,13 @@ final class ItemRecorder: @unchecked Sendable {
         cursors.deallocate()
     }
 
-    /// Called by the worker that ran the item, for an item of a recorded iteration.
+    /// Called by the worker that ran the item (`serialStep`: the phase's serial step), for an
+    /// iteration being recorded.
     func record(worker: Int, phase: UInt32, item: Int, start: MonotonicInstant, end: MonotonicInstant) {
         let cursor = cursors + worker * Self.cursorStride
         if cursor[0] == cursor[1] {
             let first = next.wrappingAdd(Self.chunk, ordering: .relaxed).oldValue
-            precondition(first + Self.chunk <= capacity, "more items than the schedule's per-iteration count")
+            precondition(first + Self.chunk <= capacity, "more records than the schedule's items and serial steps per iteration")
             cursor[0] = first
             cursor[1] = first + Self.chunk
         }

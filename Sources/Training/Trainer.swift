@@ -3,6 +3,7 @@ import Foundation
 import Kernels
 import Model
 import Parallel
+import Synchronization
 
 /// Progress of a run, reported by worker 0 after each iteration's update.
 public struct IterationReport: Sendable {
@@ -33,7 +34,8 @@ public struct PhaseTimes: Sendable, Equatable, Codable {
     /// Everything else a worker spends in the loop: waiting for the next phase or for the items an
     /// item needs, taking items, and being descheduled when workers outnumber CPUs.
     public var synchronisation = 0.0
-    /// The serial step between iterations (loss, progress, checkpoints, evaluations, packing W2).
+    /// The serial steps between phases (loss, progress, checkpoints, evaluations, the stop
+    /// decision; `--trace` shows each as a slice).
     public var bookkeeping = 0.0
 
     public var total: Double { compute + reduction + synchronisation + bookkeeping }
@@ -160,12 +162,46 @@ public final class Trainer: @unchecked Sendable {
         let clock = MonotonicInstant.now
         let times = PhaseLog(workers: placement.slots.count)
         let recorder = trace.map { ItemRecorder(iterations: $0.clamped(to: start..<total),
-                                                itemsPerIteration: schedule.phaseItemCounts.reduce(0, +), workers: placement.slots.count) }
+                                                itemsPerIteration: schedule.phaseItemCounts.reduce(0, +) + schedule.phaseItemCounts.count,
+                                                workers: placement.slots.count) }
         let warnings = WorkerPool.run(placement: placement) { worker in
             let scratch = WorkerScratch(layout: layout, batchSize: config.batchSize)  // first touch on the worker's own node
             let input = loader.input(node: worker.slot.node)
             var mine = PhaseTimes()
             let entered = MonotonicInstant.now
+            /// The serial step after `phase`, begun at `t0`: the next phase's item count, or nil to end the run.
+            func serialStep(_ phase: UInt32, _ t0: MonotonicInstant) -> Int? {
+                let i = start + schedule.locate(phase).iteration
+                guard schedule.endsIteration(phase) else {
+                    // Dense input, after the row phase: no worker reads the sampler until the
+                    // parameter phase stages the next batch: make its epochs available now.
+                    if i + ahead < total { loader.sampler.prepare(iteration: i + ahead) }
+                    return schedule.itemCount(after: phase)
+                }
+                let loss = batch.meanLoss
+                shared.losses.append(loss)
+                if !loss.isFinite {
+                    shared.stop = .diverged(iteration: i + 1, loss: loss)
+                    return nil
+                }
+                do {
+                    try report(IterationReport(iteration: i + 1, iterations: total, loss: loss, elapsedSeconds: clock.seconds(until: t0)))
+                } catch {
+                    shared.stop = .failed("\(error)")
+                    return nil
+                }
+                guard i + 1 < total else { return nil }
+                if stopRequest.isSet {
+                    shared.stop = .interrupted
+                    return nil
+                }
+                if sparse {
+                    batch.advance()
+                    // The next phase stages batch i+3.
+                    if i + 1 + ahead < total { loader.sampler.prepare(iteration: i + 1 + ahead) }
+                }
+                return schedule.itemCount(after: phase)
+            }
             // A thread takes the home items of its CPU's lead (`Placement.lead`: itself while
             // workers <= CPUs) as its own, so with more workers than CPUs whichever of a CPU's
             // threads is running works through that CPU's blocks in order and they stay in its
@@ -211,38 +247,14 @@ public final class Trainer: @unchecked Sendable {
                 }
                 schedule.markDone(phase, item, progress)
             }, complete: { phase in
-                let i = start + schedule.locate(phase).iteration
-                guard schedule.endsIteration(phase) else {
-                    // Dense input, after the row phase: no worker reads the sampler until the
-                    // parameter phase stages the next batch: make its epochs available now.
-                    if i + ahead < total { loader.sampler.prepare(iteration: i + ahead) }
-                    return schedule.itemCount(after: phase)
-                }
                 let t0 = MonotonicInstant.now
-                defer { mine.bookkeeping += t0.elapsed }
-                let loss = batch.meanLoss
-                shared.losses.append(loss)
-                if !loss.isFinite {
-                    shared.stop = .diverged(iteration: i + 1, loss: loss)
-                    return nil
+                let next = serialStep(phase, t0)
+                let t1 = MonotonicInstant.now
+                mine.bookkeeping += t0.seconds(until: t1)
+                if let recorder, recorder.iterations.contains(start + schedule.locate(phase).iteration) {
+                    recorder.record(worker: worker.index, phase: phase, item: ItemRecorder.serialStep, start: t0, end: t1)
                 }
-                do {
-                    try report(IterationReport(iteration: i + 1, iterations: total, loss: loss, elapsedSeconds: clock.seconds(until: t0)))
-                } catch {
-                    shared.stop = .failed("\(error)")
-                    return nil
-                }
-                guard i + 1 < total else { return nil }
-                if stopRequest.isSet {
-                    shared.stop = .interrupted
-                    return nil
-                }
-                if sparse {
-                    batch.advance()
-                    // The next phase stages batch i+3.
-                    if i + 1 + ahead < total { loader.sampler.prepare(iteration: i + 1 + ahead) }
-                }
-                return schedule.itemCount(after: phase)
+                return next
             })
             mine.synchronisation = entered.elapsed - mine.compute - mine.reduction - mine.bookkeeping
             times.record(worker.index, mine)
@@ -250,8 +262,9 @@ public final class Trainer: @unchecked Sendable {
         let seconds = clock.elapsed
         iteration = start + shared.losses.count
         let events = (recorder?.recorded ?? []).map { r in
-            let (name, category) = schedule.describe(r.phase, Int(r.item))
-            return TraceEvent(worker: Int(r.worker), iteration: start + schedule.locate(r.phase).iteration, item: Int(r.item),
+            let serial = r.item == ItemRecorder.serialStep
+            let (name, category) = serial ? ("serial step", "bookkeeping") : schedule.describe(r.phase, Int(r.item))
+            return TraceEvent(worker: Int(r.worker), iteration: start + schedule.locate(r.phase).iteration, item: serial ? nil : Int(r.item),
                               name: name, category: category, start: clock.seconds(until: MonotonicInstant(nanoseconds: r.start)),
                               duration: Double(r.end - r.start) * 1e-9)
         }
@@ -285,12 +298,12 @@ final class PhaseLog: @unchecked Sendable {
     }
 }
 
-/// A flag set from any thread and polled in the serial step once per iteration.
-public final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
+/// A flag set from any thread and polled in the serial step once per iteration (an atomic load:
+/// the serial step is on every worker's critical path, so it takes no lock).
+public final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
     public init() {}
-    public func set() { lock.lock(); value = true; lock.unlock() }
-    public var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    public func set() { value.store(true, ordering: .releasing) }
+    public var isSet: Bool { value.load(ordering: .acquiring) }
 }
 

@@ -3,12 +3,15 @@ import Parallel
 import Training
 
 /// `ptrain --trace`: the work items of some iterations in the Trace Event Format that Perfetto
-/// (ui.perfetto.dev) and chrome://tracing open: one track per worker, one slice per item.
+/// (ui.perfetto.dev) and chrome://tracing open: one track per worker, one slice per item and one
+/// per serial step (on the worker that completed the phase).
 ///
 /// Each item is a complete event ("ph": "X") with its start ("ts") and duration ("dur") in
 /// microseconds from the start of the training loop, the worker as the thread ("tid"), its
 /// category ("cat": compute or reduction) and the iteration (1-based, as the progress line counts)
-/// and item index in "args"; a metadata event ("ph": "M") names each worker's track after its CPU.
+/// and item index in "args"; a serial step is such an event named "serial step", of category
+/// bookkeeping, without an item index. A metadata event ("ph": "M") names each worker's track
+/// after its CPU.
 struct TraceFile: Encodable {
     struct Event: Encodable {
         struct Args: Encodable {

@@ -54,24 +54,41 @@ final class CLITests: XCTestCase {
         let tracks = events.filter { $0["ph"] as? String == "M" }.compactMap { ($0["args"] as? [String: Any])?["name"] as? String }
         XCTAssertEqual(tracks.count, 3)
         XCTAssert(tracks.allSatisfy { $0.hasPrefix("worker ") }, "\(tracks)")
-        let items = events.filter { $0["ph"] as? String == "X" }
+        let slices = events.filter { $0["ph"] as? String == "X" }
         // One phase per iteration on MNIST (sparse input): 14 W1 items of 56 rows, W2, the biases,
-        // 2 k-blocks x 10 forward items of 10 rows, 17 row items of 6 rows, 8 staging items.
+        // 2 k-blocks x 10 forward items of 10 rows, 17 row items of 6 rows, 8 staging items; then
+        // the phase's serial step.
         let perIteration = 14 + 2 + 2 * 10 + 17 + 8
-        XCTAssertEqual(items.count, 5 * perIteration)
+        XCTAssertEqual(slices.count, 5 * (perIteration + 1))
         var seen: [Int: Set<Int>] = [:]
+        var itemsEnd: [Int: Double] = [:], nextStart: [Int: Double] = [:]
+        var serialSteps: [Int: (start: Double, end: Double)] = [:]
         var byWorker: [Int: [(start: Double, end: Double)]] = [:]
-        for e in items {
+        for e in slices {
             let args = try XCTUnwrap(e["args"] as? [String: Any])
-            let iteration = try XCTUnwrap(args["iteration"] as? Int), item = try XCTUnwrap(args["item"] as? Int)
+            let iteration = try XCTUnwrap(args["iteration"] as? Int)
             XCTAssert((20..<25).contains(iteration), "\(e)")
-            XCTAssert(seen[iteration, default: []].insert(item).inserted, "item \(item) of iteration \(iteration) twice")
             let start = try XCTUnwrap(e["ts"] as? Double), duration = try XCTUnwrap(e["dur"] as? Double)
             XCTAssertGreaterThanOrEqual(duration, 0)
-            XCTAssert(["compute", "reduction"].contains(e["cat"] as? String), "\(e)")
             byWorker[try XCTUnwrap(e["tid"] as? Int), default: []].append((start, start + duration))
+            if let item = args["item"] as? Int {
+                XCTAssert(seen[iteration, default: []].insert(item).inserted, "item \(item) of iteration \(iteration) twice")
+                XCTAssert(["compute", "reduction"].contains(e["cat"] as? String), "\(e)")
+                itemsEnd[iteration] = max(itemsEnd[iteration] ?? 0, start + duration)
+                nextStart[iteration - 1] = min(nextStart[iteration - 1] ?? .infinity, start)
+            } else {
+                XCTAssertEqual(e["name"] as? String, "serial step")
+                XCTAssertEqual(e["cat"] as? String, "bookkeeping")
+                XCTAssertNil(serialSteps.updateValue((start, start + duration), forKey: iteration), "two serial steps in iteration \(iteration)")
+            }
         }
         XCTAssertEqual(seen.values.map(\.count), Array(repeating: perIteration, count: 5))
+        // Each serial step runs after its iteration's last item and before the next one's first.
+        XCTAssertEqual(Set(serialSteps.keys), Set(20..<25))
+        for (iteration, step) in serialSteps {
+            XCTAssertGreaterThanOrEqual(step.start + 1e-3, try XCTUnwrap(itemsEnd[iteration]), "iteration \(iteration)")
+            if let next = nextStart[iteration] { XCTAssertLessThanOrEqual(step.end, next + 1e-3, "iteration \(iteration)") }
+        }
         for (worker, spans) in byWorker {
             XCTAssert((0..<3).contains(worker))
             let sorted = spans.sorted { $0.start < $1.start }
