@@ -169,9 +169,9 @@ public final class Trainer: @unchecked Sendable {
             let input = loader.input(node: worker.slot.node)
             var mine = PhaseTimes()
             let entered = MonotonicInstant.now
-            /// The serial step after `phase`, begun at `t0`: the next phase's item count, or nil to end the run.
-            func serialStep(_ phase: UInt32, _ t0: MonotonicInstant) -> Int? {
-                let i = start + schedule.locate(phase).iteration
+            /// The serial step after `phase` of iteration `i`, begun at `t0`: the next phase's item
+            /// count, or nil to end the run.
+            func serialStep(_ phase: UInt32, _ i: Int, _ t0: MonotonicInstant) -> Int? {
                 guard schedule.endsIteration(phase) else {
                     // Dense input, after the row phase: no worker reads the sampler until the
                     // parameter phase stages the next batch: make its epochs available now.
@@ -248,10 +248,11 @@ public final class Trainer: @unchecked Sendable {
                 schedule.markDone(phase, item, progress)
             }, complete: { phase in
                 let t0 = MonotonicInstant.now
-                let next = serialStep(phase, t0)
+                let i = start + schedule.locate(phase).iteration
+                let next = serialStep(phase, i, t0)
                 let t1 = MonotonicInstant.now
                 mine.bookkeeping += t0.seconds(until: t1)
-                if let recorder, recorder.iterations.contains(start + schedule.locate(phase).iteration) {
+                if let recorder, recorder.iterations.contains(i) {
                     recorder.record(worker: worker.index, phase: phase, item: ItemRecorder.serialStep, start: t0, end: t1)
                 }
                 return next
