@@ -51,11 +51,12 @@ final class ItemRecorder: @unchecked Sendable {
     private let cursors: UnsafeMutablePointer<Int>
     private static let cursorStride = 64 / MemoryLayout<Int>.stride
 
-    /// Room for `itemsPerIteration` records (items and serial steps) in each of `iterations`, run
-    /// by up to `workers` workers (each may leave part of its last chunk empty).
-    init(iterations: Range<Int>, itemsPerIteration: Int, workers: Int) {
+    /// Room for `recordsPerIteration` records (the items and the serial steps of an iteration's
+    /// phases) in each of `iterations`, run by up to `workers` workers (each may leave part of its
+    /// last chunk empty).
+    init(iterations: Range<Int>, recordsPerIteration: Int, workers: Int) {
         self.iterations = iterations
-        capacity = iterations.count * itemsPerIteration + workers * Self.chunk
+        capacity = iterations.count * recordsPerIteration + workers * Self.chunk
         records = .allocate(capacity: capacity)
         records.initialize(repeating: Record(worker: -1, phase: 0, item: 0, start: 0, end: 0), count: capacity)
         cursors = .allocate(capacity: workers * Self.cursorStride)

@@ -162,7 +162,7 @@ public final class Trainer: @unchecked Sendable {
         let clock = MonotonicInstant.now
         let times = PhaseLog(workers: placement.slots.count)
         let recorder = trace.map { ItemRecorder(iterations: $0.clamped(to: start..<total),
-                                                itemsPerIteration: schedule.phaseItemCounts.reduce(0, +) + schedule.phaseItemCounts.count,
+                                                recordsPerIteration: schedule.phaseItemCounts.reduce(0, +) + schedule.phaseItemCounts.count,  // + a serial step per phase
                                                 workers: placement.slots.count) }
         let warnings = WorkerPool.run(placement: placement) { worker in
             let scratch = WorkerScratch(layout: layout, batchSize: config.batchSize)  // first touch on the worker's own node

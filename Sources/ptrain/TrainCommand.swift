@@ -173,8 +173,9 @@ final class TrainSession: @unchecked Sendable {
     private(set) var evaluations: [(iteration: Int, accuracy: Double)] = []
     // What `afterIteration` needs, copied out of `command` once: it runs on the engine's critical
     // path every iteration, and reading a property of the parsed command copies the whole struct
-    // (retaining each of its strings): 0.5-2.5 µs per iteration at 2 workers, about 1% of a
-    // default run (measured 2026-11-30, docs/benchmarks.md).
+    // (retaining each of its strings): 1.0-1.9 µs of each serial step at 2 workers, and the
+    // hand-off between iterations 1.5-2 µs (about 0.8%) longer (measured 2026-11-30,
+    // docs/benchmarks.md, "The hand-off's parts").
     private let evalEvery: Int
     private let periodicCheckpoint: (path: String, every: Int)?
 
