@@ -21,7 +21,7 @@ public enum BatchInput: @unchecked Sendable {
 /// their item in the row phase; the parameter phase reads all rows after they are all written.
 ///
 /// Shapes (B = batch size, I = input, H = hidden, O = output):
-/// x (B, I), and per held batch (`BatchRows`): labels (B), z1 (B, H), a2 (B, O), dy (B, O),
+/// x (B, I), and per held batch (`BatchRows`): labels (B), z1 (B, H), dy (B, O),
 /// da1 (B, H), loss (B), packedDa1 and packedDy: da1 and dy packed as GEMM B-operands (k = B);
 /// packedW1: W1 packed as a GEMM B-operand (k = I), refreshed by whoever updates W1's rows,
 /// (x, packedW1 and packedDa1 are empty for a sparse input, which reads none of them),
@@ -47,7 +47,6 @@ public final class BatchBuffers: @unchecked Sendable {
     }
     public var labels: UnsafeMutablePointer<Int32> { ring[0].labels }
     public var z1: UnsafeMutablePointer<Float> { ring[0].z1 }
-    public var a2: UnsafeMutablePointer<Float> { ring[0].a2 }
     public var dy: UnsafeMutablePointer<Float> { ring[0].dy }
     public var da1: UnsafeMutablePointer<Float> { ring[0].da1 }
     public var loss: UnsafeMutablePointer<Float> { ring[0].loss }
@@ -126,7 +125,7 @@ public struct BatchRows {
     public let labels: UnsafeMutablePointer<Int32>
     public let sampleIndices: UnsafeMutablePointer<Int>
     public let entryOffsets: UnsafeMutablePointer<Int>
-    public let z1, a2, dy, da1, loss, packedDa1, packedDy: UnsafeMutablePointer<Float>
+    public let z1, dy, da1, loss, packedDa1, packedDy: UnsafeMutablePointer<Float>
 
     init(shape s: NetworkShape, batchSize: Int, offsetsPerRow: Int, sparseInput: Bool) {
         labels = .allocate(capacity: batchSize)
@@ -136,7 +135,6 @@ public struct BatchRows {
         entryOffsets = .allocate(capacity: max(batchSize * offsetsPerRow, 1))
         entryOffsets.initialize(repeating: 0, count: max(batchSize * offsetsPerRow, 1))
         z1 = FloatBuffer.allocate(count: batchSize * s.hidden)
-        a2 = FloatBuffer.allocate(count: batchSize * s.output)
         dy = FloatBuffer.allocate(count: batchSize * s.output)
         da1 = FloatBuffer.allocate(count: batchSize * s.hidden)
         loss = FloatBuffer.allocate(count: batchSize)
@@ -148,7 +146,7 @@ public struct BatchRows {
         labels.deallocate()
         sampleIndices.deallocate()
         entryOffsets.deallocate()
-        for buffer in [z1, a2, dy, da1, loss, packedDa1, packedDy] { FloatBuffer.deallocate(buffer) }
+        for buffer in [z1, dy, da1, loss, packedDa1, packedDy] { FloatBuffer.deallocate(buffer) }
     }
 }
 
@@ -160,13 +158,18 @@ public final class WorkerScratch: @unchecked Sendable {
     /// twice when the batch spans several GEMM k-blocks (one more sum per block, added in order).
     public let sparseAccumulator: FloatBuffer
     public let sparseStride: Int
+    /// One tile of `GEMM.mr` rows of the row phase: z1 and da1 (`mr` x H), a2 and dy (`mr` x O),
+    /// computed here and then copied to the batch's buffers (`Backprop.rowPhase` says why).
+    let rowTile: FloatBuffer
 
-    /// `layout` and `batchSize` size the sparse accumulator; without them only dense input is supported.
-    public init(layout: ParameterLayout? = nil, batchSize: Int = 1) {
+    /// `batchSize` sizes the sparse accumulator (one sum per GEMM k-block of the batch).
+    public init(layout: ParameterLayout, batchSize: Int = 1) {
+        let s = layout.shape
         packA = FloatBuffer(count: GEMM.packAScratchCount)
-        sparseStride = ((layout?.shape.hidden ?? 0) + 7) / 8 * 8
+        sparseStride = (s.hidden + 7) / 8 * 8
         let copies = GEMM.kBlockCount(batchSize) > 1 ? 2 : 1
-        sparseAccumulator = FloatBuffer(count: layout == nil ? 0 : SparseRows.blockWidth * sparseStride * copies)
+        sparseAccumulator = FloatBuffer(count: SparseRows.blockWidth * sparseStride * copies)
+        rowTile = FloatBuffer(count: GEMM.mr * 2 * (s.hidden + s.output))
     }
 }
 
@@ -248,6 +251,15 @@ public struct Backprop {
     /// dy = (y − t)/B; da1 = (dy·W2ᵀ) ⊙ (1 − z1) ⊙ z1. Also packs these rows of dy (and, for a
     /// dense input, of da1) for phase 2.
     ///
+    /// Each tile of `GEMM.mr` rows is computed in `scratch.rowTile` and then copied to the batch's
+    /// z1, dy and da1 (a2 is not kept). Why: those rows' cache lines were last read by another
+    /// core (da1 by every W1 item, z1 and dy by the W2 and bias items), which must give up its
+    /// copy before this core can write them. Written in place, each of the tile's six steps
+    /// waited for its own lines; three copies at the end let the requests overlap. Same
+    /// arithmetic, same bits. Measured on 2026-11-30 (AMD EPYC, 2 workers, 18 alternating rounds
+    /// of `ptrain --iterations 5000`): 0.97x the time while a cache line took about 400 ns to go
+    /// from one vCPU to the other and back (docs/benchmarks.md, "Two kinds of machine state").
+    ///
     /// For a sparse input, `layerOneDone` says that `forwardBlock` has already run for every
     /// k-block on these rows (the engine runs it in the parameter phase before). `ahead`: the
     /// batch whose rows these are, counted from the current one (`BatchBuffers.rows(ahead:)`; the
@@ -255,16 +267,26 @@ public struct Backprop {
     /// is always the current batch (`x` holds one batch).
     public func rowPhase(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch, rows: Range<Int>,
                          input: BatchInput = .dense, layerOneDone: Bool = false, ahead: Int = 0) {
+        precondition(ahead == 0 || input.isSparse, "a dense batch's rows are assembled in x, which holds one batch")
+        for start in stride(from: rows.lowerBound, to: rows.upperBound, by: GEMM.mr) {
+            rowTile(net, batch, scratch, rows: start..<min(start + GEMM.mr, rows.upperBound), input: input,
+                    layerOneDone: layerOneDone, ahead: ahead)
+        }
+    }
+
+    /// `rowPhase` on at most `GEMM.mr` rows.
+    func rowTile(_ net: TwoLayerNet, _ batch: BatchBuffers, _ scratch: WorkerScratch, rows: Range<Int>,
+                 input: BatchInput, layerOneDone: Bool, ahead: Int) {
         let s = layout.shape
         let p = UnsafePointer(net.parameters.pointer)
-        guard !rows.isEmpty else { return }
-        precondition(ahead == 0 || input.isSparse, "a dense batch's rows are assembled in x, which holds one batch")
         let B = batch.batchSize
         let target = batch.rows(ahead: ahead)
-        let z1 = MutableMatrixView(target.z1, rows: B, columns: s.hidden).rows(rows)
-        let a2 = MutableMatrixView(target.a2, rows: B, columns: s.output).rows(rows)
-        let dy = MutableMatrixView(target.dy, rows: B, columns: s.output).rows(rows)
-        let da1 = MutableMatrixView(target.da1, rows: B, columns: s.hidden).rows(rows)
+        let n = rows.count
+        let tile = scratch.rowTile.pointer
+        let z1 = MutableMatrixView(tile, rows: n, columns: s.hidden)
+        let da1 = MutableMatrixView(tile + GEMM.mr * s.hidden, rows: n, columns: s.hidden)
+        let a2 = MutableMatrixView(tile + 2 * GEMM.mr * s.hidden, rows: n, columns: s.output)
+        let dy = MutableMatrixView(tile + 2 * GEMM.mr * s.hidden + GEMM.mr * s.output, rows: n, columns: s.output)
         let k = kernels
         switch input {
         case .dense:
@@ -275,8 +297,8 @@ public struct Backprop {
                 for block in 0..<GEMM.kBlockCount(s.input) { forwardBlock(net, batch, x, block: block, rows: rows, ahead: ahead) }
             }
             // z1 = block 0 + block 1 + ..., in block order, as the dense GEMM adds its k-blocks.
-            for r in rows {
-                let z = target.z1 + r * s.hidden
+            for (i, r) in rows.enumerated() {
+                let z = tile + i * s.hidden
                 z.update(from: batch.blockSums.pointer + r * s.hidden, count: s.hidden)
                 for block in 1..<GEMM.kBlockCount(s.input) {
                     let sums = batch.blockSums.pointer + (block * B + r) * s.hidden
@@ -290,6 +312,9 @@ public struct Backprop {
                               dy, target.loss + rows.lowerBound)
         k.multiply(dy.readOnly, batch.packedW2T.pointer, da1, false, scratch.packA.pointer)
         k.sigmoidBackward(da1, z1.readOnly)
+        (target.z1 + rows.lowerBound * s.hidden).update(from: z1.base, count: n * s.hidden)
+        (target.da1 + rows.lowerBound * s.hidden).update(from: da1.base, count: n * s.hidden)
+        (target.dy + rows.lowerBound * s.output).update(from: dy.base, count: n * s.output)
         if !input.isSparse {  // the sparse dW1 reads da1's rows in place
             GEMM.packB(MatrixView(rowMajor: target.da1, rows: B, columns: s.hidden), into: target.packedDa1, kRange: rows)
         }

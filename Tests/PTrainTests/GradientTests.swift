@@ -57,7 +57,7 @@ final class GradientTests: XCTestCase {
                     labels.append(random.int(below: shape.output))
                     batch.labels[r] = Int32(labels[r])
                 }
-                Backprop(kernels: kernels.functions, layout: net.layout).gradient(net, batch, WorkerScratch())
+                Backprop(kernels: kernels.functions, layout: net.layout).gradient(net, batch, WorkerScratch(layout: net.layout))
                 let fast = Array(batch.gradients.buffer).map(Double.init)
                 let reference = ReferenceNet<Double>(net).gradient(Array(batch.x.buffer).map(Double.init), labels: labels)
                 for (name, range, _) in net.layout.tensors {

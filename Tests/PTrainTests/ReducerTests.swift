@@ -24,10 +24,10 @@ final class ReducerTests: XCTestCase {
         backprop.packW1(net, into: batch)
         backprop.prepareRowPhase(net, batch)
         for w in 0..<workers {
-            backprop.rowPhase(net, batch, WorkerScratch(), rows: evenSplit(batch.batchSize, w, workers))
+            backprop.rowPhase(net, batch, WorkerScratch(layout: layout), rows: evenSplit(batch.batchSize, w, workers))
         }
         for w in 0..<workers {
-            backprop.parameterPhase(batch, WorkerScratch(), slice: parameterPartition(layout.shape, w, workers))
+            backprop.parameterPhase(batch, WorkerScratch(layout: layout), slice: parameterPartition(layout.shape, w, workers))
         }
         return Array(batch.gradients.buffer)
     }
@@ -51,9 +51,9 @@ final class ReducerTests: XCTestCase {
             backprop.packW1(net, into: copy)
             backprop.prepareRowPhase(net, copy)
             for start in stride(from: 96, through: 0, by: -6) {
-                backprop.rowPhase(net, copy, WorkerScratch(), rows: start..<min(start + 6, 100))
+                backprop.rowPhase(net, copy, WorkerScratch(layout: layout), rows: start..<min(start + 6, 100))
             }
-            for slice in ParameterSlice.blocks(layout.shape).reversed() { backprop.parameterPhase(copy, WorkerScratch(), slice: slice) }
+            for slice in ParameterSlice.blocks(layout.shape).reversed() { backprop.parameterPhase(copy, WorkerScratch(layout: layout), slice: slice) }
             XCTAssertEqual(Array(copy.gradients.buffer).map(\.bitPattern), one, "\(kernels.variant) engine items")
         }
     }
@@ -72,7 +72,7 @@ final class ReducerTests: XCTestCase {
             let single = BatchBuffers(layout: layout, batchSize: 37)
             single.x.pointer.update(from: batch.x.pointer, count: batch.x.count)
             single.labels.update(from: batch.labels, count: 37)
-            Backprop(kernels: kernels.functions, layout: layout).gradient(net, single, WorkerScratch())
+            Backprop(kernels: kernels.functions, layout: layout).gradient(net, single, WorkerScratch(layout: layout))
             let fused = kernels.variant == .avx2 || !isX86
             for i in 0..<s.input {
                 for j in 0..<s.hidden {

@@ -154,7 +154,7 @@ final class SparseTests: XCTestCase {
                     sparse.setRow(r, image: image, label: Int32(train.labels[image]), sparse: Self.mnistSparse.rows)
                 }
                 let backprop = Backprop(kernels: kernels.functions, layout: net.layout)
-                backprop.gradient(net, dense, WorkerScratch())
+                backprop.gradient(net, dense, WorkerScratch(layout: net.layout))
                 backprop.gradient(net, sparse, WorkerScratch(layout: net.layout, batchSize: batchSize), input: .sparse(Self.mnistSparse.rows))
                 XCTAssertEqual(bits(Array(sparse.gradients.buffer)), bits(Array(dense.gradients.buffer)), "\(kernels.variant) batch \(batchSize)")
                 XCTAssertEqual(sparse.meanLoss.bitPattern, dense.meanLoss.bitPattern)
