@@ -55,11 +55,26 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(tracks.count, 3)
         XCTAssert(tracks.allSatisfy { $0.hasPrefix("worker ") }, "\(tracks)")
         let slices = events.filter { $0["ph"] as? String == "X" }
-        // One phase per iteration on MNIST (sparse input): 14 W1 items of 56 rows, W2, the biases,
-        // 2 k-blocks x 10 forward items of 10 rows, 17 row items of 6 rows, 8 staging items; then
-        // the phase's serial step.
-        let perIteration = 14 + 2 + 2 * 10 + 17 + 8
-        XCTAssertEqual(slices.count, 5 * (perIteration + 1))
+        // One phase per iteration on MNIST (sparse input), then the phase's serial step. The item
+        // sizes depend on the workers that can run at once (Schedule), so the items are checked by
+        // what they cover: W1's 784 rows, x·W1's 100 batch rows once per input k-block, the
+        // row items' 100 rows and the staged 100 rows once each, W2 and the biases once.
+        var covered: [Int: [String: [Int]]] = [:]
+        for e in slices where (e["args"] as? [String: Any])?["item"] != nil {
+            let iteration = try XCTUnwrap((e["args"] as? [String: Any])?["iteration"] as? Int)
+            let name = try XCTUnwrap(e["name"] as? String)
+            let kind = name.hasPrefix("x·W1") ? String(name.prefix { $0 != "," }) : String(name.prefix { $0 != " " })
+            let bounds = name.split(separator: " ").last!.components(separatedBy: "..<").compactMap { Int($0) }
+            covered[iteration, default: [:]][kind, default: []] += bounds.count == 2 ? Array(bounds[0]..<bounds[1]) : [0]
+        }
+        XCTAssertEqual(Set(covered.keys), Set(20..<25))
+        for (iteration, kinds) in covered {
+            let expected: [String: [Int]] = ["W1": Array(0..<784), "W2": Array(0..<100), "biases": [0], "x·W1 block 0": Array(0..<100),
+                                             "x·W1 block 1": Array(0..<100), "rows": Array(0..<100), "stage": Array(0..<100)]
+            XCTAssertEqual(kinds.mapValues { $0.sorted() }, expected, "iteration \(iteration)")
+        }
+        // Every item index of an iteration once (checked below), plus its serial step.
+        let perIteration = slices.count / 5 - 1
         var seen: [Int: Set<Int>] = [:]
         var itemsEnd: [Int: Double] = [:], nextStart: [Int: Double] = [:]
         var serialSteps: [Int: (start: Double, end: Double)] = [:]
