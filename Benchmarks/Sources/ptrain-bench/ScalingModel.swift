@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// A projection of parallel efficiency from the measured one-worker phase costs (docs/scaling.md).
 ///
@@ -7,8 +8,9 @@ import Foundation
 ///     T(N) = C·⌈I_rows/N⌉/I_rows + R·⌈I_W1/N⌉/I_W1 + S + X(N)
 ///
 /// - C, R: the measured one-worker compute (layer-one and row phases) and reduction (parameter
-///   phase) times, split into the engine's items (I_rows = ⌈B/6⌉ row items, I_W1 = 14 W1 items of
-///   56 rows), so they shrink with N up to the item granularity;
+///   phase) times, split into the engine's items (I_rows = ⌈B/r(B, N)⌉ row items, r from
+///   `WorkItemSizes.rowsPerItem`; I_W1 = 14 W1 items of 56 rows), so they shrink with N up to the
+///   item granularity;
 /// - S: the measured one-worker queue overhead per iteration ("sync" + "other"), assumed constant;
 /// - X(N): fetching what other cores wrote (the sparse engine, docs/architecture.md). Each row item
 ///   reads its rows' layer-one partial sums of both input k-blocks (4·B·H bytes over the batch),
@@ -45,7 +47,8 @@ struct ScalingModel {
     }
 
     func time(_ one: ScalingBenchmark.Point, workers n: Int, nodes: Int, tLine: Double) -> Double {
-        let rowItems = (Double(one.batch_size) / 6).rounded(.up), w1Items = 14.0
+        let rows = WorkItemSizes.rowsPerItem(batchSize: one.batch_size, workers: n)
+        let rowItems = (Double(one.batch_size) / Double(rows)).rounded(.up), w1Items = 14.0
         let compute = one.compute_us * (rowItems / Double(n)).rounded(.up) / rowItems
         let reduction = one.reduction_us * (w1Items / Double(n)).rounded(.up) / w1Items
         let overhead = one.synchronisation_us + one.bookkeeping_us
