@@ -43,6 +43,25 @@ struct ScalingBenchmark: ParsableCommand {
         var numpy: [NumpyResult]
         /// The machine's limits measured in the same run (absent in files from before they were).
         var limits: [Limit]?
+        /// The core-to-core round trip before each counted round (absent in files from before it
+        /// was measured).
+        var rounds: [Round]?
+    }
+
+    /// One counted round: the round trip of a cache line between the first two CPUs measured just
+    /// before it (`coreRoundTrip`), and what the engine reached in it. On a shared virtual machine
+    /// the round trip changes when the host moves the vCPUs (2026-11-30: about 90 ns or about 390
+    /// ns, for minutes at a time), and every datum the workers pass between them pays it, so a
+    /// run's speedup is read beside it.
+    struct Round: Codable {
+        var scenario: String
+        /// "table" (every worker count in turn) or "limit" (1 worker, N workers, N independent runs).
+        var part: String
+        var round_trip_ns: Double
+        /// N-worker samples/s over the round's 1-worker samples/s, for N = the CPU count.
+        var speedup: Double
+        /// The limit rounds only: N independent 1-worker runs over the round's 1-worker run.
+        var independent_speedup: Double?
     }
 
     /// What the machine allows N workers, without the engine, measured in rounds of three runs
@@ -119,7 +138,9 @@ struct ScalingBenchmark: ParsableCommand {
             fmaPeak(threads: cores, repeats: 1).median / fmaPeak(threads: 1, repeats: 1).median
         }).median
         print("FMA loop on \(cores) threads at once: \(fixed(fmaRatio, 2))x the GFLOP/s of one thread (median of \(repeats) rounds)")
-        var points: [Point] = [], limits: [Limit] = []
+        var points: [Point] = [], limits: [Limit] = [], rounds: [Round] = []
+        /// The first two CPUs' round trip (0 on a one-CPU machine, where nothing crosses).
+        func roundTrip() -> Double { cpus.count > 1 ? coreRoundTrip(between: cpus[0], and: cpus[1]) : 0 }
         for s in all where scenarios.contains(s.key) {
             print("\n\(s.name), \(s.iterations) iterations")
             print("workers  batch   samples/s median      min       max   speedup  paired  efficiency  | per iteration per worker (µs): compute  reduction  sync  other")
@@ -135,7 +156,9 @@ struct ScalingBenchmark: ParsableCommand {
             // machine's speed between minutes reaches all counts alike instead of whichever count
             // ran then. The first round is a warm-up and is not counted.
             var runs = [Int: [TrainingOutcome]]()
+            var tableTrips: [Double] = []
             for round in 0...repeats {
+                if round > 0 { tableTrips.append(roundTrip()) }
                 for n in counts {
                     let outcome = trainOnce(configuration(workers: n), data: mnist.train, kernels: kernels, topology: topology)
                     if round > 0 { runs[n, default: []].append(outcome) }
@@ -162,6 +185,13 @@ struct ScalingBenchmark: ParsableCommand {
                 print(String(format: "%7d %6d %14.0f %10.0f %9.0f %9.2f %7.2f %11.2f  | %40.1f %10.1f %5.1f %6.1f",
                              n, config.batchSize, stats.median, stats.min, stats.max, speedup, paired, efficiency,
                              p.compute_us, p.reduction_us, p.synchronisation_us, p.bookkeeping_us))
+                if n == cores && cores > 1 {
+                    let perRound = zip(rates, baseRates).map { $0 / $1 }
+                    rounds += zip(tableTrips, perRound).map { Round(scenario: s.name, part: "table", round_trip_ns: $0, speedup: $1) }
+                }
+            }
+            if cores > 1 {
+                print(roundTripLine(rounds.filter { $0.scenario == s.name && $0.part == "table" }, cpus: cpus, workers: cores))
             }
             // The limit: as many independent one-worker runs as CPUs, at once, one per CPU, in
             // rounds with a one-worker and an N-worker run of the engine.
@@ -175,15 +205,18 @@ struct ScalingBenchmark: ParsableCommand {
             let samples = Double(s.iterations * config.batchSize)
             var engine: [Double] = [], limit: [Double] = []
             for _ in 0..<repeats {
+                let trip = roundTrip()
                 let one = samples / trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds
                 engine.append(samples / trainOnce(many, data: mnist.train, kernels: kernels, topology: topology).trainSeconds / one)
                 limit.append(independentRuns(config, cpus: cpus, data: mnist.train, kernels: kernels, topology: topology) / one)
+                rounds.append(Round(scenario: s.name, part: "limit", round_trip_ns: trip, speedup: engine.last!, independent_speedup: limit.last!))
             }
             let l = Limit(scenario: s.name, cpus: cores, speedup: Stats(limit).median, engine_speedup: Stats(engine).median,
                           fma_peak_ratio: fmaRatio)
             limits.append(l)
             print(String(format: "limit, %d rounds of (1 worker, %d workers, %d independent 1-worker runs at once, one per CPU): the independent runs %.2fx one worker (min %.2f, max %.2f), %d workers %.2fx (%.0f%% of the limit)",
                          repeats, cores, cores, l.speedup, limit.min()!, limit.max()!, cores, l.engine_speedup, 100 * l.engine_speedup / l.speedup))
+            print(roundTripLine(rounds.filter { $0.scenario == s.name && $0.part == "limit" }, cpus: cpus, workers: cores))
         }
 
         var peers: [NumpyResult] = []
@@ -204,10 +237,17 @@ struct ScalingBenchmark: ParsableCommand {
             }
         }
         print("\n" + ScalingModel(points: points, cores: cores).report())
-        try write(points: points, peers: peers, limits: limits)
+        try write(points: points, peers: peers, limits: limits, rounds: rounds)
     }
 
-    func write(points: [Point], peers: [NumpyResult], limits: [Limit]) throws {
+    /// The rounds' round trips beside what the engine reached in each, in round order.
+    func roundTripLine(_ rounds: [Round], cpus: [Int], workers: Int) -> String {
+        let pairs = rounds.map { String(format: "%.0f ns %.2fx", $0.round_trip_ns, $0.speedup) }
+        return "  core-to-core round trip (CPUs \(cpus[0]) and \(cpus[1])) before each round, and \(workers) workers' speedup in it: "
+            + pairs.joined(separator: ", ")
+    }
+
+    func write(points: [Point], peers: [NumpyResult], limits: [Limit], rounds: [Round]) throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var csv = "scenario,workers,batch_size,hidden,iterations,samples_per_second_median,samples_per_second_min,samples_per_second_max,speedup,speedup_paired,efficiency,compute_us,reduction_us,synchronisation_us,bookkeeping_us\n"
         for p in points {
@@ -217,7 +257,7 @@ struct ScalingBenchmark: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let date = ISO8601DateFormatter().string(from: Date())
-        try encoder.encode(Document(date: date, points: points, numpy: peers, limits: limits)).write(to: URL(fileURLWithPath: output + "/scaling.json"))
+        try encoder.encode(Document(date: date, points: points, numpy: peers, limits: limits, rounds: rounds)).write(to: URL(fileURLWithPath: output + "/scaling.json"))
         try plot(points)
         print("wrote \(output)/scaling.csv, scaling.json, scaling.svg")
     }
