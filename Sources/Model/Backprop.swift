@@ -258,7 +258,7 @@ public struct Backprop {
     /// waited for its own lines; three copies at the end let the requests overlap. Same
     /// arithmetic, same bits. Measured on 2026-11-30 (AMD EPYC, 2 workers, 18 alternating rounds
     /// of `ptrain --iterations 5000`): 0.97x the time while a cache line took about 400 ns to go
-    /// from one vCPU to the other and back (docs/benchmarks.md, "Two kinds of machine state").
+    /// from one vCPU to the other and back (docs/benchmarks.md, "Two machine states").
     ///
     /// For a sparse input, `layerOneDone` says that `forwardBlock` has already run for every
     /// k-block on these rows (the engine runs it in the parameter phase before). `ahead`: the

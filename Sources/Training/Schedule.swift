@@ -33,34 +33,6 @@ import Parallel
 /// and the row items (about a quarter of an iteration, no home) fill the time in which one worker
 /// would otherwise wait for the other's last forward items. None of this changes a result, only
 /// where and when it is computed (docs/reproducibility.md).
-/// The sizes of the engine's work items (`Schedule`), public so that the benchmarks' scaling model
-/// (Benchmarks/Sources/ptrain-bench/ScalingModel.swift) splits an iteration as the engine does.
-/// Which thread runs which rows never changes a result, so neither do these sizes
-/// (docs/reproducibility.md).
-public enum WorkItemSizes {
-    /// Rows per row item for `workers` planned workers: about three items per worker, so that a
-    /// worker done early has some to take, in whole register tiles of the GEMM (`GEMM.mr`), and at
-    /// most three tiles (18 rows, about 4 µs of work for MNIST).
-    ///
-    /// Why not one tile per item: every item costs a claim and a completion count, atomics on
-    /// lines the other workers read, and on a virtual machine whose vCPUs the host may place on
-    /// cores that share no cache, each such atomic can wait for a round trip between them
-    /// (docs/benchmarks.md, "Two machine states": about 400 ns instead of 100). With 2 workers,
-    /// 18-row row items and 25-row forward items (38 items per iteration instead of 61) take less
-    /// time in both states, most in the slow one (the measurements are in that section).
-    public static func rowsPerItem(batchSize: Int, workers: Int) -> Int {
-        let share = (batchSize + 3 * workers - 1) / (3 * workers)
-        return min(3, max(1, (share + GEMM.mr - 1) / GEMM.mr)) * GEMM.mr
-    }
-
-    /// Rows per forward item (one k-block of x·W1) when `groupWorkers` workers share a k-block:
-    /// about four items per worker of the group, so a worker done with its own block can take the
-    /// rest of a slower worker's, and at most 25 rows (about 6 µs of work for MNIST).
-    public static func forwardRowsPerItem(batchSize: Int, groupWorkers: Int) -> Int {
-        min(25, max(1, (batchSize + 4 * groupWorkers - 1) / (4 * groupWorkers)))
-    }
-}
-
 struct Schedule {
     /// One work item.
     enum Work {
@@ -241,4 +213,32 @@ struct Schedule {
 
     /// The most items of any phase (the work queue's capacity).
     var capacity: Int { phaseItemCounts.max()! }
+}
+
+/// The sizes of the engine's work items (`Schedule`), public so that the benchmarks' scaling model
+/// (Benchmarks/Sources/ptrain-bench/ScalingModel.swift) splits an iteration as the engine does.
+/// Which thread runs which rows never changes a result, so neither do these sizes
+/// (docs/reproducibility.md).
+public enum WorkItemSizes {
+    /// Rows per row item for `workers` planned workers: about three items per worker, so that a
+    /// worker done early has some to take, in whole register tiles of the GEMM (`GEMM.mr`), and at
+    /// most three tiles (18 rows, about 4 µs of work for MNIST).
+    ///
+    /// Why not one tile per item: every item costs a claim and a completion count, atomics on
+    /// lines the other workers read, and on a virtual machine whose vCPUs the host may place on
+    /// cores that share no cache, each such atomic can wait for a round trip between them
+    /// (docs/benchmarks.md, "Two machine states": about 400 ns instead of 100). With 2 workers,
+    /// 18-row row items and 25-row forward items (38 items per iteration instead of 61) take less
+    /// time in both states, most in the slow one (the measurements are in that section).
+    public static func rowsPerItem(batchSize: Int, workers: Int) -> Int {
+        let share = (batchSize + 3 * workers - 1) / (3 * workers)
+        return min(3, max(1, (share + GEMM.mr - 1) / GEMM.mr)) * GEMM.mr
+    }
+
+    /// Rows per forward item (one k-block of x·W1) when `groupWorkers` workers share a k-block:
+    /// about four items per worker of the group, so a worker done with its own block can take the
+    /// rest of a slower worker's, and at most 25 rows (about 6 µs of work for MNIST).
+    public static func forwardRowsPerItem(batchSize: Int, groupWorkers: Int) -> Int {
+        min(25, max(1, (batchSize + 4 * groupWorkers - 1) / (4 * groupWorkers)))
+    }
 }
