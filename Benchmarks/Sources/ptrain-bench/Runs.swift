@@ -83,7 +83,8 @@ func flopsPerIteration(input: Int = 784, hidden: Int, batch: Int) -> Double {
 /// store to a shared word before storing its own. It is what every datum the engine passes between
 /// two workers pays at least once, and on a shared virtual machine it is not a constant: the host
 /// may place the two vCPUs on cores that share a level-3 cache or on cores that do not, and move
-/// them (2026-11-30, AMD EPYC: about 90 ns and about 390 ns, switching every few minutes).
+/// them (2026-11-30, AMD EPYC: about 50-100 ns or about 400 ns, switching every few minutes;
+/// docs/benchmarks.md, "Two machine states").
 func coreRoundTrip(between a: Int, and b: Int, trips: Int = 20_000, repeats: Int = 3) -> Double {
     let word = PingPongWord()
     var samples: [Double] = []

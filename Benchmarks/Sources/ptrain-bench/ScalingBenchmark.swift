@@ -50,8 +50,8 @@ struct ScalingBenchmark: ParsableCommand {
 
     /// One counted round: the round trip of a cache line between the first two CPUs measured just
     /// before it (`coreRoundTrip`), and what the engine reached in it. On a shared virtual machine
-    /// the round trip changes when the host moves the vCPUs (2026-11-30: about 90 ns or about 390
-    /// ns, for minutes at a time), and every datum the workers pass between them pays it, so a
+    /// the round trip changes when the host moves the vCPUs (2026-11-30: about 50-100 ns or about
+    /// 400 ns, for minutes at a time), and every datum the workers pass between them pays it, so a
     /// run's speedup is read beside it.
     struct Round: Codable {
         var scenario: String
