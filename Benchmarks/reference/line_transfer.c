@@ -5,8 +5,8 @@
 //   /tmp/line_transfer 0 1        # CPU 0 and CPU 1
 //
 // Prints, for the two CPUs:
-//   round trip    one word stored by each CPU in turn, each waiting for the other's store
-//                 (median of 5 runs of 20,000 trips);
+//   round trip    one word stored by each CPU in turn, each spinning until it sees the other's
+//                 store (median of 5 repeats of 20,000 trips);
 //   40 KB, per 64-byte line, 2,000 alternations of: CPU a writes the block (ordinary 32-byte
 //                 stores, or non-temporal ones followed by a store fence), then CPU b reads it:
 //                 "write" is CPU a's time per line (every line was last read by CPU b), "read"
@@ -47,28 +47,33 @@ static int cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-// Round trip: side 0 waits for even values, side 1 for odd ones.
-enum { TRIPS = 20000, ALTERNATIONS = 2000 };
+// Round trip: side 0 waits for even values, side 1 for odd ones; both run all REPEATS x TRIPS
+// trips in one go (one thread each for the whole measurement), and side 0 times each repeat.
+enum { TRIPS = 20000, REPEATS = 5, ALTERNATIONS = 2000 };
+static double trip_ns[REPEATS];
 
 static void *ping_side(void *arg) {
     int side = (int)(long)arg;
     pin(side ? cpu_b : cpu_a);
-    for (int i = 0; i < TRIPS; i++) {
-        while (atomic_load_explicit(&turn, memory_order_acquire) != 2 * i + side) _mm_pause();
-        atomic_store_explicit(&turn, 2 * i + side + 1, memory_order_release);
+    for (int r = 0; r < REPEATS; r++) {
+        double start = now_ns();
+        for (int t = 0; t < TRIPS; t++) {
+            int i = r * TRIPS + t;
+            // A bare spin: a pause hint in it would add its own latency to every trip.
+            while (atomic_load_explicit(&turn, memory_order_acquire) != 2 * i + side) {}
+            atomic_store_explicit(&turn, 2 * i + side + 1, memory_order_release);
+        }
+        if (side == 0) trip_ns[r] = (now_ns() - start) / TRIPS;
     }
     return NULL;
 }
 
-static double round_trip_ns(void) {
+static void round_trips(void) {
     atomic_store(&turn, 0);
     pthread_t other;
     pthread_create(&other, NULL, ping_side, (void *)1L);
-    double start = now_ns();
     ping_side((void *)0L);
-    double end = now_ns();
     pthread_join(other, NULL);
-    return (end - start) / TRIPS;
 }
 
 static double read_ns;
@@ -119,10 +124,10 @@ int main(int argc, char **argv) {
     }
     cpu_a = atoi(argv[1]);
     cpu_b = atoi(argv[2]);
-    double trips[5];
-    for (int i = 0; i < 5; i++) trips[i] = round_trip_ns();
-    qsort(trips, 5, sizeof trips[0], cmp);
-    printf("CPUs %d and %d: round trip %.0f ns (median of 5; min %.0f, max %.0f)\n", cpu_a, cpu_b, trips[2], trips[0], trips[4]);
+    round_trips();
+    qsort(trip_ns, REPEATS, sizeof trip_ns[0], cmp);
+    printf("CPUs %d and %d: round trip %.0f ns (median of %d; min %.0f, max %.0f)\n", cpu_a, cpu_b, trip_ns[REPEATS / 2], REPEATS,
+           trip_ns[0], trip_ns[REPEATS - 1]);
     for (nontemporal = 0; nontemporal <= 1; nontemporal++) {
         double w = write_ns();
         printf("40 KB, %-26s write %.1f ns per line, read on the other CPU %.1f ns per line\n",
