@@ -10,7 +10,7 @@ nonisolated(unsafe) var chainState: Float = 1
 struct KernelsBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "GFLOP/s of each GEMM on the training shapes, against the FMA peak measured in the same run.")
+        abstract: "GFLOP/s of each GEMM on the training shapes against the FMA peak measured in the same run, the sparse layer-one kernels, and one worker's share of layer one under each 2-worker split.")
 
     @Option(help: "Repeats per measurement (the median is reported).")
     var repeats = 7
@@ -97,6 +97,79 @@ struct KernelsBenchmark: ParsableCommand {
             let seconds = 1 / r.median
             let done = 2.0 * Double(entries * h) / seconds / 1e9
             print("\(name.padding(toLength: 28, withPad: " ", startingAt: 0))  \(fixed(seconds * 1e6).leftPad(12))  \(fixed(seconds * 1e9 / Double(entries), 2).leftPad(13))  \(fixed(done).leftPad(12))  \(fixed(100 * done / peak).leftPad(8))%  \(fixed(2.0 * Double(b * k * h) / seconds / 1e9).leftPad(24))")
+        }
+        try benchmarkTwoWorkerShares(kernels, x: x, images: images, w: w, d: d)
+    }
+
+    /// One worker's share of layer one (x·W1 and the dW1 scatter) under the two ways of
+    /// splitting it over 2 workers, timed on one core alone (docs/architecture.md, "Designs
+    /// measured and not taken"):
+    /// - input k-blocks (the engine): the worker of the heavier block, pixels 392..<784 (79 of
+    ///   an image's 150 non-zero pixels), for all 100 hidden units;
+    /// - hidden units: the worker of 52 units (7 SIMD8 vectors, the wider of 48 + 52), for every
+    ///   pixel, from a 784 x 52 W1 of its own (rows padded to 56 floats).
+    /// The hidden split moves about 15 KB between the cores per iteration instead of about
+    /// 125 KB, so it could only win where the k-split's transfers cost more than the difference
+    /// between these two shares.
+    func benchmarkTwoWorkerShares(_ kernels: KernelSet, x: SparseRows, images: [Int], w: FloatBuffer, d: FloatBuffer) throws {
+        let (b, k, h) = (images.count, 784, 100)
+        let f = kernels.functions
+        let heavy = GEMM.kBlock(1, of: k)
+        let units = 52, unitStride = 56
+        let z = FloatBuffer(count: b * h), dW = FloatBuffer(count: k * h)
+        let wUnits = FloatBuffer(count: k * unitStride), dUnits = FloatBuffer(count: b * unitStride)
+        let zUnits = FloatBuffer(count: b * unitStride), dWUnits = FloatBuffer(count: k * unitStride)
+        for p in 0..<k { (wUnits.pointer + p * unitStride).update(from: w.pointer + p * h + h - units, count: units) }
+        for r in 0..<b { (dUnits.pointer + r * unitStride).update(from: d.pointer + r * h + h - units, count: units) }
+        let acc = FloatBuffer(count: SparseRows.blockWidth * unitStride * 2)
+        let stride = (h + 7) / 8 * 8
+
+        func layerOne(columns: Range<Int>, w: UnsafePointer<Float>, d: UnsafePointer<Float>, z: UnsafeMutablePointer<Float>,
+                      dW: UnsafeMutablePointer<Float>, width: Int, rowStride: Int, accStride: Int) {
+            for (r, image) in images.enumerated() {
+                for block in 0..<GEMM.kBlockCount(k) {
+                    let kRange = GEMM.kBlock(block, of: k).clamped(to: columns)
+                    guard !kRange.isEmpty else { continue }
+                    f.sparseRowTimesMatrix(x, x.entries(image, columns: kRange), w, rowStride, width, z + r * rowStride, kRange.lowerBound > columns.lowerBound)
+                }
+            }
+            for k0 in Swift.stride(from: columns.lowerBound, to: columns.upperBound, by: SparseRows.blockWidth) {
+                let k1 = min(k0 + SparseRows.blockWidth, columns.upperBound)
+                acc.pointer.update(repeating: 0, count: (k1 - k0) * accStride)
+                for (r, image) in images.enumerated() {
+                    f.sparseScatterRow(x, x.entries(image, columns: k0..<k1), k0, d + r * rowStride, width, acc.pointer, accStride)
+                }
+                for kk in k0..<k1 { (dW + kk * rowStride).update(from: acc.pointer + (kk - k0) * accStride, count: width) }
+            }
+        }
+        let shares: [(String, () -> Void)] = [
+            ("whole layer (1 worker)", { layerOne(columns: 0..<k, w: w.pointer, d: d.pointer, z: z.pointer, dW: dW.pointer, width: h, rowStride: h, accStride: stride) }),
+            ("k-split: pixels 392..<784", { layerOne(columns: heavy, w: w.pointer, d: d.pointer, z: z.pointer, dW: dW.pointer, width: h, rowStride: h, accStride: stride) }),
+            ("hidden split: 52 units", { layerOne(columns: 0..<k, w: wUnits.pointer, d: dUnits.pointer, z: zUnits.pointer, dW: dWUnits.pointer, width: units, rowStride: unitStride, accStride: unitStride) }),
+        ]
+        // Rounds alternate the three, so a change in the shared machine's speed reaches each alike.
+        var times = [[Double]](repeating: [], count: shares.count)
+        for (_, body) in shares { body() }
+        for _ in 0..<repeats * 3 {
+            for (i, (_, body)) in shares.enumerated() { times[i].append(seconds { for _ in 0..<20 { body() } } / 20) }
+        }
+        let medians = times.map { Stats($0).median }
+        // The hidden split's share computes the same products as the full layer restricted to its
+        // columns: check one output row and one dW1 row bit for bit against the full layer's.
+        shares[0].1()
+        let zFull = (0..<b * h).map { z.pointer[$0] }, dWFull = (0..<k * h).map { dW.pointer[$0] }
+        shares[2].1()
+        for r in 0..<b { for j in 0..<units where zUnits.pointer[r * unitStride + j].bitPattern != zFull[r * h + h - units + j].bitPattern {
+            throw ValidationError("the hidden split's x·W1 differs from the whole layer's at row \(r), unit \(h - units + j)")
+        } }
+        for p in 0..<k { for j in 0..<units where dWUnits.pointer[p * unitStride + j].bitPattern != dWFull[p * h + h - units + j].bitPattern {
+            throw ValidationError("the hidden split's dW1 differs from the whole layer's at pixel \(p), unit \(h - units + j)")
+        } }
+        print("")
+        print("one worker's share of layer one (x·W1 + dW1 scatter) under each 2-worker split, alone on one core (\(repeats * 3) alternating rounds):")
+        print("share                          µs per batch   / whole layer   / k-split share")
+        for (i, (name, _)) in shares.enumerated() {
+            print("\(name.padding(toLength: 29, withPad: " ", startingAt: 0))  \(fixed(medians[i] * 1e6).leftPad(12))  \(fixed(medians[i] / medians[0], 2).leftPad(14))  \(fixed(medians[i] / medians[1], 2).leftPad(15))")
         }
     }
 
