@@ -1,16 +1,19 @@
 // What it costs to pass cache lines between two CPUs: the numbers behind docs/benchmarks.md,
 // "Two machine states", and the non-temporal-store entry of docs/architecture.md.
 //
-//   cc -O2 -mavx2 -pthread Benchmarks/reference/line_transfer.c -o /tmp/line_transfer
+//   cc -O2 -mavx2 -mprfchw -mclflushopt -pthread Benchmarks/reference/line_transfer.c -o /tmp/line_transfer
 //   /tmp/line_transfer 0 1        # CPU 0 and CPU 1
 //
 // Prints, for the two CPUs:
 //   round trip    one word stored by each CPU in turn, each spinning until it sees the other's
 //                 store (median of 5 repeats of 20,000 trips);
-//   40 KB, per 64-byte line, 2,000 alternations of: CPU a writes the block (ordinary 32-byte
-//                 stores, or non-temporal ones followed by a store fence), then CPU b reads it:
+//   40 KB, per 64-byte line, 2,000 alternations of: CPU a writes the block, then CPU b reads it:
 //                 "write" is CPU a's time per line (every line was last read by CPU b), "read"
-//                 is CPU b's time per line (every line was last written by CPU a).
+//                 is CPU b's time per line (every line was last written by CPU a). Four ways:
+//                 ordinary 32-byte stores; non-temporal ones followed by a store fence; ordinary
+//                 stores with a write prefetch (prefetchw) 32 lines ahead; ordinary stores, with
+//                 CPU b flushing each line (clflushopt, then a fence) after reading it, which it
+//                 pays in "read".
 // 40 KB is the size of one batch's da1 or one k-block's partial sums in the default run.
 #define _GNU_SOURCE
 #include <immintrin.h>
@@ -26,7 +29,9 @@
 
 static _Alignas(64) atomic_int turn;
 static _Alignas(64) float block[BLOCK_FLOATS];
-static int cpu_a, cpu_b, nontemporal;
+enum way { ORDINARY, NONTEMPORAL, PREFETCHW, READER_FLUSH, WAYS };
+static int cpu_a, cpu_b;
+static enum way way;
 static volatile float sink;
 
 static void pin(int cpu) {
@@ -87,6 +92,10 @@ static void *reader(void *arg) {
         __m256 sum = _mm256_setzero_ps();
         for (int j = 0; j < BLOCK_FLOATS; j += 8) sum = _mm256_add_ps(sum, _mm256_load_ps(block + j));
         sink = sum[0];
+        if (way == READER_FLUSH) {
+            for (int j = 0; j < BLOCK_FLOATS; j += 16) _mm_clflushopt(block + j);
+            _mm_sfence();
+        }
         read_ns += now_ns() - t0;
         atomic_store_explicit(&turn, 2 * i + 2, memory_order_release);
     }
@@ -103,9 +112,14 @@ static double write_ns(void) {
     for (int i = 0; i < ALTERNATIONS; i++) {
         double t0 = now_ns();
         __m256 v = _mm256_set1_ps((float)i);
-        if (nontemporal) {
+        if (way == NONTEMPORAL) {
             for (int j = 0; j < BLOCK_FLOATS; j += 8) _mm256_stream_ps(block + j, v);
             _mm_sfence();
+        } else if (way == PREFETCHW) {
+            for (int j = 0; j < BLOCK_FLOATS; j += 8) {
+                if (j % 16 == 0 && j + 32 * 16 < BLOCK_FLOATS) _m_prefetchw(block + j + 32 * 16);
+                _mm256_store_ps(block + j, v);
+            }
         } else {
             for (int j = 0; j < BLOCK_FLOATS; j += 8) _mm256_store_ps(block + j, v);
         }
@@ -128,10 +142,12 @@ int main(int argc, char **argv) {
     qsort(trip_ns, REPEATS, sizeof trip_ns[0], cmp);
     printf("CPUs %d and %d: round trip %.0f ns (median of %d; min %.0f, max %.0f)\n", cpu_a, cpu_b, trip_ns[REPEATS / 2], REPEATS,
            trip_ns[0], trip_ns[REPEATS - 1]);
-    for (nontemporal = 0; nontemporal <= 1; nontemporal++) {
+    static const char *names[WAYS] = {"ordinary stores:", "non-temporal stores+fence:", "prefetchw 32 lines ahead:",
+                                      "reader flushes (clflushopt):"};
+    for (way = ORDINARY; way < WAYS; way++) {
         double w = write_ns();
-        printf("40 KB, %-26s write %.1f ns per line, read on the other CPU %.1f ns per line\n",
-               nontemporal ? "non-temporal stores+fence:" : "ordinary stores:", w, read_ns / ALTERNATIONS / LINES);
+        printf("40 KB, %-28s write %.1f ns per line, read on the other CPU %.1f ns per line\n", names[way], w,
+               read_ns / ALTERNATIONS / LINES);
     }
     return 0;
 }
