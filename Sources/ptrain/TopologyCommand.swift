@@ -6,13 +6,19 @@ import Training
 struct TopologyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topology",
-        abstract: "Show the NUMA nodes, their CPUs, any cgroup CPU quota, the kernel variant and the placement plan.")
+        abstract: "Show the NUMA nodes, their CPUs, any cgroup CPU quota, the kernel variant and the placement plan; with --probe, the round trip between the planned CPUs.")
 
     @Option(help: "Workers to plan for.")
     var workers = 1
 
     @Option(help: "Placement policy: spread, compact or none.")
     var placement: PlacementPolicy = .spread
+
+    @Flag(help: "Also measure the cache-line round trip from the first worker's CPU to each other CPU of the plan (up to \(Self.probedCPUs); a few ms to about 30 ms each). It bounds what 2 workers gain over 1.")
+    var probe = false
+
+    /// The most CPUs `--probe` measures, so that a large machine answers within a few seconds.
+    static let probedCPUs = 32
 
     func validate() throws {
         guard (1...TrainingConfiguration.maximumWorkers).contains(workers) else {
@@ -22,7 +28,27 @@ struct TopologyCommand: ParsableCommand {
 
     func run() throws {
         let kernels = try KernelSet.best()
-        print(describe(topology: Topology.discover(), workers: workers, policy: placement, kernels: kernels.variant))
+        let topology = Topology.discover()
+        print(describe(topology: topology, workers: workers, policy: placement, kernels: kernels.variant))
+        if probe { print(probeRoundTrips(Placement(topology: topology, workers: workers, policy: placement))) }
+    }
+
+    /// `--probe`: the round trip from the plan's first CPU to each other CPU it uses, in plan order.
+    func probeRoundTrips(_ plan: Placement) -> String {
+        var cpus: [Int] = []
+        for cpu in plan.slots.compactMap(\.cpu) where !cpus.contains(cpu) { cpus.append(cpu) }
+        guard plan.policy != .none else { return "round trips: not measured (--placement none pins no worker to a CPU)" }
+        guard cpus.count > 1 else {
+            return plan.slots.count == 1 && plan.cycle > 1 ? "round trips: not measured (one worker: pass --workers 2 or more)"
+                                                            : "round trips: not measured (the plan's workers share one CPU)"
+        }
+        var lines = ["cache-line round trip from cpu \(cpus[0]) (median of 3 x 20000 trips; longer means less gain from more workers):"]
+        for cpu in cpus.dropFirst().prefix(Self.probedCPUs - 1) {
+            let trip = CoreRoundTrip.nanoseconds(between: cpus[0], and: cpu)
+            lines.append("  cpu \(cpu): " + (trip.map { "\(Int($0.rounded())) ns" } ?? "not measured (pinning refused, or the CPU was busy)"))
+        }
+        if cpus.count > Self.probedCPUs { lines.append("  (the other \(cpus.count - Self.probedCPUs) CPUs not measured)") }
+        return lines.joined(separator: "\n")
     }
 }
 

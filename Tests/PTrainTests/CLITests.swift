@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 import TestSupport
 import XCTest
 
@@ -191,5 +192,19 @@ final class CLITests: XCTestCase {
         XCTAssert(r.stdout.contains("node 0: cpus"), r.stdout)
         XCTAssert(r.stdout.contains("kernels: "), r.stdout)
         XCTAssert(r.stdout.contains("worker 2: cpu"), r.stdout)
+    }
+
+    func testTopologyProbe() throws {
+        let cpus = Topology.discover().nodes.flatMap(\.cpus)
+        let r = try runPTrain(["topology", "--workers", "2", "--probe"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        if cpus.count >= 2 {
+            XCTAssert(r.stdout.contains("cache-line round trip from cpu \(cpus[0])"), r.stdout)
+            XCTAssertNotNil(r.stdout.range(of: #"\n  cpu \#(cpus[1]): [0-9]+ ns"#, options: .regularExpression), r.stdout)
+        } else {
+            XCTAssert(r.stdout.contains("round trips: not measured (the plan's workers share one CPU)"), r.stdout)
+        }
+        let unpinned = try runPTrain(["topology", "--workers", "2", "--probe", "--placement", "none"])
+        XCTAssert(unpinned.stdout.contains("round trips: not measured (--placement none pins no worker to a CPU)"), unpinned.stdout)
     }
 }

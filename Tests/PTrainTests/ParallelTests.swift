@@ -287,6 +287,18 @@ final class ParallelTests: XCTestCase {
             XCTAssertEqual(seen.values, placement.slots.map(\.cpu))
         }
     }
+
+    func testCoreRoundTrip() throws {
+        let cpus = Topology.discover().nodes.flatMap(\.cpus)
+        guard cpus.count >= 2 else { throw XCTSkip("one allowed CPU: nothing to measure between") }
+        // Generous limit: the sanitizer builds make every atomic slower.
+        let trip = try XCTUnwrap(CoreRoundTrip.nanoseconds(between: cpus[0], and: cpus[1], trips: 2_000, limit: .seconds(10)))
+        // A cache line cannot come back in under a nanosecond, and 2,000 trips finished within 10 s.
+        XCTAssertGreaterThan(trip, 1)
+        XCTAssertLessThan(trip, 10e9 / 2_000)
+        // A limit too short for the trips gives no number instead of a wrong one.
+        XCTAssertNil(CoreRoundTrip.nanoseconds(between: cpus[0], and: cpus[1], trips: 2_000, limit: .nanoseconds(1)))
+    }
 }
 
 /// Records which items ran in which phase (under a lock: the test checks the queue, not speed).

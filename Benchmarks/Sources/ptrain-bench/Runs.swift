@@ -1,11 +1,9 @@
-import CSupport
 import Dataset
 import FMAPeak
 import Foundation
 import Kernels
 import Model
 import Parallel
-import Synchronization
 import Training
 
 /// The repository root (this file is Benchmarks/Sources/ptrain-bench/Runs.swift).
@@ -76,35 +74,4 @@ let chainSinks = ChainSinks()
 func flopsPerIteration(input: Int = 784, hidden: Int, batch: Int) -> Double {
     let b = Double(batch), i = Double(input), h = Double(hidden), o = 10.0
     return 2 * b * i * h + 2 * b * h * o + 2 * b * o * h + 2 * i * b * h + 2 * h * b * o
-}
-
-/// The round trip of one cache line between CPUs `a` and `b`, in nanoseconds (median of `repeats`
-/// measurements of `trips` round trips each): a thread on each CPU, each waiting for the other's
-/// store to a shared word before storing its own. It is what every datum the engine passes between
-/// two workers pays at least once, and on a shared virtual machine it is not a constant: the host
-/// may place the two vCPUs on cores that share a level-3 cache or on cores that do not, and move
-/// them (2026-11-30, AMD EPYC: about 50-100 ns or about 400 ns, switching every few minutes;
-/// docs/benchmarks.md, "Two machine states").
-func coreRoundTrip(between a: Int, and b: Int, trips: Int = 20_000, repeats: Int = 3) -> Double {
-    let word = PingPongWord()
-    var samples: [Double] = []
-    for _ in 0..<repeats {
-        let start = ContinuousClock.Instant.now
-        concurrently(2) { side in
-            _ = csupport_pin_current_thread(Int32(side == 0 ? a : b))
-            for trip in 0..<trips {
-                // Side 0 waits for 2·trip, side 1 for 2·trip + 1; each answers with the next value.
-                while word.value.load(ordering: .acquiring) != 2 * trip + side { csupport_cpu_relax() }
-                word.value.store(2 * trip + side + 1, ordering: .releasing)
-            }
-        }
-        samples.append((ContinuousClock.Instant.now - start).seconds * 1e9 / Double(trips))
-        word.value.store(0, ordering: .relaxed)
-    }
-    return Stats(samples).median
-}
-
-/// The word `coreRoundTrip` passes between two threads.
-final class PingPongWord: @unchecked Sendable {
-    let value = Atomic<Int>(0)
 }

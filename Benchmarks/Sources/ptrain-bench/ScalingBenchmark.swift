@@ -49,7 +49,7 @@ struct ScalingBenchmark: ParsableCommand {
     }
 
     /// One counted round: the round trip of a cache line between the first two CPUs measured just
-    /// before it (`coreRoundTrip`), and what the engine reached in it. On a shared virtual machine
+    /// before it (`CoreRoundTrip`), and what the engine reached in it. On a shared virtual machine
     /// the round trip changes when the host moves the vCPUs (2026-11-30: about 50-100 ns or about
     /// 400 ns, for minutes at a time), and every datum the workers pass between them pays it, so a
     /// run's speedup is read beside it.
@@ -139,8 +139,14 @@ struct ScalingBenchmark: ParsableCommand {
         }).median
         print("FMA loop on \(cores) threads at once: \(fixed(fmaRatio, 2))x the GFLOP/s of one thread (median of \(repeats) rounds)")
         var points: [Point] = [], limits: [Limit] = [], rounds: [Round] = []
-        /// The first two CPUs' round trip (0 on a one-CPU machine, where nothing crosses).
-        func roundTrip() -> Double { cpus.count > 1 ? coreRoundTrip(between: cpus[0], and: cpus[1]) : 0 }
+        /// The first two CPUs' round trip (`CoreRoundTrip`; 0 on a one-CPU machine, where nothing crosses).
+        func roundTrip() throws -> Double {
+            guard cpus.count > 1 else { return 0 }
+            guard let trip = CoreRoundTrip.nanoseconds(between: cpus[0], and: cpus[1], limit: .seconds(10)) else {
+                throw ValidationError("could not measure the round trip between CPUs \(cpus[0]) and \(cpus[1]): pinning refused, or a CPU busy for 10 s")
+            }
+            return trip
+        }
         for s in all where scenarios.contains(s.key) {
             print("\n\(s.name), \(s.iterations) iterations")
             print("workers  batch   samples/s median      min       max   speedup  paired  efficiency  | per iteration per worker (µs): compute  reduction  sync  other")
@@ -158,7 +164,7 @@ struct ScalingBenchmark: ParsableCommand {
             var runs = [Int: [TrainingOutcome]]()
             var tableTrips: [Double] = []
             for round in 0...repeats {
-                if round > 0 { tableTrips.append(roundTrip()) }
+                if round > 0 { tableTrips.append(try roundTrip()) }
                 for n in counts {
                     let outcome = trainOnce(configuration(workers: n), data: mnist.train, kernels: kernels, topology: topology)
                     if round > 0 { runs[n, default: []].append(outcome) }
@@ -205,7 +211,7 @@ struct ScalingBenchmark: ParsableCommand {
             let samples = Double(s.iterations * config.batchSize)
             var engine: [Double] = [], limit: [Double] = []
             for _ in 0..<repeats {
-                let trip = roundTrip()
+                let trip = try roundTrip()
                 let one = samples / trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds
                 engine.append(samples / trainOnce(many, data: mnist.train, kernels: kernels, topology: topology).trainSeconds / one)
                 limit.append(independentRuns(config, cpus: cpus, data: mnist.train, kernels: kernels, topology: topology) / one)
