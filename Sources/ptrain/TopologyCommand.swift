@@ -35,9 +35,9 @@ struct TopologyCommand: ParsableCommand {
 
     /// `--probe`: the round trip from the plan's first CPU to each other CPU it uses, in plan order.
     func probeRoundTrips(_ plan: Placement) -> String {
+        guard plan.policy != .none else { return "round trips: not measured (--placement none pins no worker to a CPU)" }
         var cpus: [Int] = []
         for cpu in plan.slots.compactMap(\.cpu) where !cpus.contains(cpu) { cpus.append(cpu) }
-        guard plan.policy != .none else { return "round trips: not measured (--placement none pins no worker to a CPU)" }
         guard cpus.count > 1 else {
             return plan.slots.count == 1 && plan.cycle > 1 ? "round trips: not measured (one worker: pass --workers 2 or more)"
                                                             : "round trips: not measured (the plan's workers share one CPU)"
