@@ -56,23 +56,9 @@ struct KernelsBenchmark: ParsableCommand {
         let acc = FloatBuffer(count: SparseRows.blockWidth * stride)
         let dW = FloatBuffer(count: k * h)
         let f = kernels.functions
-        func forward() {
-            for (r, image) in images.enumerated() {
-                for block in 0..<GEMM.kBlockCount(k) {
-                    f.sparseRowTimesMatrix(x, x.entries(image, columns: GEMM.kBlock(block, of: k)), w.pointer, h, h, z.pointer + r * h, block > 0)
-                }
-            }
-        }
-        func backward() {
-            for k0 in Swift.stride(from: 0, to: k, by: SparseRows.blockWidth) {
-                let k1 = min(k0 + SparseRows.blockWidth, k)
-                acc.pointer.update(repeating: 0, count: (k1 - k0) * stride)
-                for (r, image) in images.enumerated() {
-                    f.sparseScatterRow(x, x.entries(image, columns: k0..<k1), k0, d.pointer + r * h, h, acc.pointer, stride)
-                }
-                for kk in k0..<k1 { (dW.pointer + kk * h).update(from: acc.pointer + (kk - k0) * stride, count: h) }
-            }
-        }
+        let layer = SparseLayerOne(kernels: kernels, x: x, images: images, inputs: k)
+        func forward() { layer.forward(columns: 0..<k, w: w.pointer, rowStride: h, width: h, z: z.pointer) }
+        func backward() { layer.scatter(columns: 0..<k, d: d.pointer, rowStride: h, width: h, acc: acc.pointer, accStride: stride, dW: dW.pointer) }
         // Bit-for-bit against the dense GEMM on the same batch.
         let dense = FloatBuffer(count: b * k)
         for (r, image) in images.enumerated() { train.copyNormalized(image, to: dense.pointer + r * k) }
@@ -98,7 +84,7 @@ struct KernelsBenchmark: ParsableCommand {
             let done = 2.0 * Double(entries * h) / seconds / 1e9
             print("\(name.padding(toLength: 28, withPad: " ", startingAt: 0))  \(fixed(seconds * 1e6).leftPad(12))  \(fixed(seconds * 1e9 / Double(entries), 2).leftPad(13))  \(fixed(done).leftPad(12))  \(fixed(100 * done / peak).leftPad(8))%  \(fixed(2.0 * Double(b * k * h) / seconds / 1e9).leftPad(24))")
         }
-        try benchmarkTwoWorkerShares(kernels, x: x, images: images, w: w, d: d)
+        try benchmarkTwoWorkerShares(layer, w: w, d: d)
     }
 
     /// One worker's share of layer one (x·W1 and the dW1 scatter) under the two ways of
@@ -111,9 +97,8 @@ struct KernelsBenchmark: ParsableCommand {
     /// The hidden split moves about 15 KB between the cores per iteration instead of about
     /// 125 KB, so it could only win where the k-split's transfers cost more than the difference
     /// between these two shares.
-    func benchmarkTwoWorkerShares(_ kernels: KernelSet, x: SparseRows, images: [Int], w: FloatBuffer, d: FloatBuffer) throws {
-        let (b, k, h) = (images.count, 784, 100)
-        let f = kernels.functions
+    func benchmarkTwoWorkerShares(_ layer: SparseLayerOne, w: FloatBuffer, d: FloatBuffer) throws {
+        let (b, k, h) = (layer.images.count, layer.inputs, 100)
         let heavy = GEMM.kBlock(1, of: k)
         let units = 52, unitStride = 56
         let z = FloatBuffer(count: b * h), dW = FloatBuffer(count: k * h)
@@ -126,21 +111,8 @@ struct KernelsBenchmark: ParsableCommand {
 
         func layerOne(columns: Range<Int>, w: UnsafePointer<Float>, d: UnsafePointer<Float>, z: UnsafeMutablePointer<Float>,
                       dW: UnsafeMutablePointer<Float>, width: Int, rowStride: Int, accStride: Int) {
-            for (r, image) in images.enumerated() {
-                for block in 0..<GEMM.kBlockCount(k) {
-                    let kRange = GEMM.kBlock(block, of: k).clamped(to: columns)
-                    guard !kRange.isEmpty else { continue }
-                    f.sparseRowTimesMatrix(x, x.entries(image, columns: kRange), w, rowStride, width, z + r * rowStride, kRange.lowerBound > columns.lowerBound)
-                }
-            }
-            for k0 in Swift.stride(from: columns.lowerBound, to: columns.upperBound, by: SparseRows.blockWidth) {
-                let k1 = min(k0 + SparseRows.blockWidth, columns.upperBound)
-                acc.pointer.update(repeating: 0, count: (k1 - k0) * accStride)
-                for (r, image) in images.enumerated() {
-                    f.sparseScatterRow(x, x.entries(image, columns: k0..<k1), k0, d + r * rowStride, width, acc.pointer, accStride)
-                }
-                for kk in k0..<k1 { (dW + kk * rowStride).update(from: acc.pointer + (kk - k0) * accStride, count: width) }
-            }
+            layer.forward(columns: columns, w: w, rowStride: rowStride, width: width, z: z)
+            layer.scatter(columns: columns, d: d, rowStride: rowStride, width: width, acc: acc.pointer, accStride: accStride, dW: dW)
         }
         let shares: [(String, () -> Void)] = [
             ("whole layer (1 worker)", { layerOne(columns: 0..<k, w: w.pointer, d: d.pointer, z: z.pointer, dW: dW.pointer, width: h, rowStride: h, accStride: stride) }),
@@ -155,7 +127,7 @@ struct KernelsBenchmark: ParsableCommand {
         }
         let medians = times.map { Stats($0).median }
         // The hidden split's share computes the same products as the full layer restricted to its
-        // columns: check one output row and one dW1 row bit for bit against the full layer's.
+        // columns: check every one of its outputs bit for bit against the full layer's.
         shares[0].1()
         let zFull = (0..<b * h).map { z.pointer[$0] }, dWFull = (0..<k * h).map { dW.pointer[$0] }
         shares[2].1()
@@ -196,6 +168,42 @@ struct KernelsBenchmark: ParsableCommand {
         return Stats(rates(repeats: repeats, work: flops / 1e9) {
             kernels.functions.multiply(view, packed.pointer, out, false, scratch.pointer)
         })
+    }
+}
+
+/// Layer one's two sparse products on a fixed batch, over any range of input pixels and any
+/// number of hidden units, as the engine runs them (docs/kernels.md): x·W1 one multiply-add chain
+/// per k-block, continued into the same output row; the dW1 scatter per 56-pixel block into an
+/// accumulator, then copied to its rows.
+struct SparseLayerOne {
+    let kernels: KernelSet
+    let x: SparseRows
+    let images: [Int]
+    let inputs: Int
+
+    /// z (row stride `rowStride`) = x[:, columns] · w[columns, 0..<width].
+    func forward(columns: Range<Int>, w: UnsafePointer<Float>, rowStride: Int, width: Int, z: UnsafeMutablePointer<Float>) {
+        for (r, image) in images.enumerated() {
+            for block in 0..<GEMM.kBlockCount(inputs) {
+                let kRange = GEMM.kBlock(block, of: inputs).clamped(to: columns)
+                guard !kRange.isEmpty else { continue }
+                kernels.functions.sparseRowTimesMatrix(x, x.entries(image, columns: kRange), w, rowStride, width, z + r * rowStride,
+                                                       kRange.lowerBound > columns.lowerBound)
+            }
+        }
+    }
+
+    /// dW[columns, 0..<width] = x[:, columns]ᵀ · d, through `acc` (56 rows of `accStride`).
+    func scatter(columns: Range<Int>, d: UnsafePointer<Float>, rowStride: Int, width: Int, acc: UnsafeMutablePointer<Float>,
+                 accStride: Int, dW: UnsafeMutablePointer<Float>) {
+        for k0 in Swift.stride(from: columns.lowerBound, to: columns.upperBound, by: SparseRows.blockWidth) {
+            let k1 = min(k0 + SparseRows.blockWidth, columns.upperBound)
+            acc.update(repeating: 0, count: (k1 - k0) * accStride)
+            for (r, image) in images.enumerated() {
+                kernels.functions.sparseScatterRow(x, x.entries(image, columns: k0..<k1), k0, d + r * rowStride, width, acc, accStride)
+            }
+            for kk in k0..<k1 { (dW + kk * rowStride).update(from: acc + (kk - k0) * accStride, count: width) }
+        }
     }
 }
 
