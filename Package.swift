@@ -66,7 +66,7 @@ let package = Package(
             ]
         ),
 
-        .target(name: "TestSupport", dependencies: ["Model", "Kernels"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Model", "Kernels", "Training"], path: "Tests/TestSupport"),
         .testTarget(
             name: "PTrainTests",
             dependencies: ["TestSupport", "Dataset", "Kernels", "KernelCore", "Model", "Parallel", "Seeding", "Training", "Checkpoint", "Plotting", "ptrain"]

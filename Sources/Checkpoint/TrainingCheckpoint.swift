@@ -1,25 +1,35 @@
 import Dataset
+import Kernels
 import Model
 import Training
 
-/// A resumable training state in a safetensors file: tensors W1, b1, W2, b2 (Float32, the shapes
-/// of `ParameterLayout`) and metadata strings. The format is specified in docs/checkpoints.md.
+/// A resumable training state in a safetensors file: tensors W1, b1, ..., WL, bL (Float32, the
+/// shapes of `ParameterLayout`) and metadata strings. The format is specified in docs/checkpoints.md.
 ///
 /// Because batches are a pure function of (seed, iteration) (Philox is counter-based), the sampler
 /// state *is* the iteration: resuming at iteration i recomputes exactly the batches an
 /// uninterrupted run would have drawn.
 public struct TrainingCheckpoint {
     public static let format = "ptrain-checkpoint"
-    public static let formatVersion = 1
+    /// 2: the network spec (`layers`, `activation`, `init`) replaced version 1's `input`, `hidden`
+    /// and `classes`. Version 1 files (the lecture's one sigmoid layer) still load.
+    public static let formatVersion = 2
+    public static let readableVersions = 1...2
 
-    public var net: TwoLayerNet
+    /// The most inputs a checkpoint may declare (2^24: far above any image set, and a bound on
+    /// what a hostile header can make ptrain allocate).
+    public static let maximumInput = 1 << 24
+    /// The most classes: the fused softmax kernel's row limit.
+    public static let maximumClasses = 64
+
+    public var net: Network
     /// Iterations completed.
     public var iteration: Int
     public var configuration: TrainingConfiguration
     public var datasetSHA256: String
     public var kernels: String
 
-    public init(net: TwoLayerNet, iteration: Int, configuration: TrainingConfiguration, datasetSHA256: String, kernels: String) {
+    public init(net: Network, iteration: Int, configuration: TrainingConfiguration, datasetSHA256: String, kernels: String) {
         self.net = net
         self.iteration = iteration
         self.configuration = configuration
@@ -28,12 +38,13 @@ public struct TrainingCheckpoint {
     }
 
     public var metadata: [String: String] {
-        let c = configuration, s = net.layout.shape
+        let c = configuration, spec = net.spec
         return [
             "format": Self.format, "format_version": String(Self.formatVersion),
             "iteration": String(iteration), "iterations": String(c.iterations),
             "seed": String(c.seed), "batch_size": String(c.batchSize),
-            "input": String(s.input), "hidden": String(s.hidden), "classes": String(s.output),
+            "layers": spec.widths.map(String.init).joined(separator: ","),
+            "activation": spec.activation.rawValue, "init": spec.initialization.rawValue,
             "learning_rate": "\(c.learningRate)", "learning_rate_bits": String(c.learningRate.bitPattern, radix: 16),
             "sampling": c.sampling.rawValue,
             "sampler": "philox4x32-10 counter-based; state = iteration",
@@ -54,8 +65,8 @@ public struct TrainingCheckpoint {
         try AtomicFile.write(encoded(), to: path)
     }
 
-    /// Reads and validates a checkpoint: format, version, tensor names and shapes, and that the
-    /// parameters hash to the recorded `params_sha256`.
+    /// Reads and validates a checkpoint: format, version, network spec, tensor names and shapes,
+    /// and that the parameters hash to the recorded `params_sha256`.
     public static func read(_ path: String) throws -> TrainingCheckpoint {
         let bytes: [UInt8]
         do {
@@ -64,6 +75,38 @@ public struct TrainingCheckpoint {
             throw CheckpointError(path: path, problem: e.problem, remedy: "check the --checkpoint/--resume path")
         }
         return try decode(bytes, path: path)
+    }
+
+    /// The network a checkpoint's metadata declares, checked against the limits; nothing is allocated.
+    static func spec(_ m: [String: String], version: Int, path: String) throws -> NetworkSpec {
+        func field(_ key: String) throws -> String {
+            guard let v = m[key] else { throw CheckpointError(path: path, problem: "metadata lacks \"\(key)\"") }
+            return v
+        }
+        let widths: [Int]
+        let activation: ActivationKind, initialization: Initialization
+        if version == 1 {
+            widths = try ["input", "hidden", "classes"].map { key in
+                guard let v = Int(try field(key)) else { throw CheckpointError(path: path, problem: "metadata \"\(key)\" is not a count") }
+                return v
+            }
+            (activation, initialization) = (.sigmoid, .lecture)
+        } else {
+            let parts = try field("layers").split(separator: ",", omittingEmptySubsequences: false)
+            guard parts.count >= 3, parts.allSatisfy({ Int($0) != nil }) else {
+                throw CheckpointError(path: path, problem: "metadata \"layers\" is not a list of at least 3 widths")
+            }
+            widths = parts.map { Int($0)! }
+            guard let a = ActivationKind(rawValue: try field("activation")), let i = Initialization(rawValue: try field("init")) else {
+                throw CheckpointError(path: path, problem: "metadata activation \"\(m["activation"] ?? "")\" or init \"\(m["init"] ?? "")\" is unknown")
+            }
+            (activation, initialization) = (a, i)
+        }
+        let (input, classes, hidden) = (widths[0], widths[widths.count - 1], Array(widths[1..<widths.count - 1]))
+        guard (1...maximumInput).contains(input), (2...maximumClasses).contains(classes), NetworkSpec.problem(hidden: hidden) == nil else {
+            throw CheckpointError(path: path, problem: "network sizes \(widths.map(String.init).joined(separator: "-")) are out of range")
+        }
+        return NetworkSpec(input: input, hidden: hidden, output: classes, activation: activation, initialization: initialization)
     }
 
     public static func decode(_ bytes: [UInt8], path: String) throws -> TrainingCheckpoint {
@@ -79,14 +122,17 @@ public struct TrainingCheckpoint {
         guard m["format"] == format else {
             throw CheckpointError(path: path, problem: "is a safetensors file but not a ptrain checkpoint (metadata format is \(m["format"] ?? "missing"))")
         }
-        guard m["format_version"] == String(formatVersion) else {
-            throw CheckpointError(path: path, problem: "has format version \(m["format_version"] ?? "?"), this ptrain reads version \(formatVersion)",
+        guard let version = m["format_version"].flatMap({ Int($0) }), readableVersions.contains(version) else {
+            throw CheckpointError(path: path, problem: "has format version \(m["format_version"] ?? "?"), this ptrain reads versions \(readableVersions.lowerBound)-\(readableVersions.upperBound)",
                                   remedy: "use the ptrain version that wrote it")
         }
+        let spec = try spec(m, version: version, path: path)
         var c = TrainingConfiguration()
         c.iterations = try int("iterations")
         c.batchSize = try int("batch_size")
-        c.hidden = try int("hidden")
+        c.hidden = spec.hidden
+        c.activation = spec.activation
+        c.initialization = spec.initialization
         guard let bits = UInt32(try field("learning_rate_bits"), radix: 16), let seed = UInt64(try field("seed")),
               let sampling = SamplingMode(rawValue: try field("sampling")) else {
             throw CheckpointError(path: path, problem: "metadata learning_rate_bits, seed or sampling is malformed")
@@ -95,20 +141,24 @@ public struct TrainingCheckpoint {
         c.seed = seed
         c.sampling = sampling
         c.workers = max(try int("workers"), 1)
-        let input = try int("input"), classes = try int("classes")
-        guard (1...(1 << 24)).contains(input), (1...64).contains(classes), (1...65_536).contains(c.hidden) else {
-            throw CheckpointError(path: path, problem: "network sizes \(input)-\(c.hidden)-\(classes) are out of range")
-        }
-        let net = TwoLayerNet(shape: NetworkShape(input: input, hidden: c.hidden, output: classes))
+        // The tensors are checked against the spec before the network is allocated: a header that
+        // declares a huge network cannot make ptrain allocate it (the tensors themselves are
+        // bounded by the file's length).
+        let layout = ParameterLayout(spec)
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        guard byName.count == 4 else {
-            throw CheckpointError(path: path, problem: "holds tensors \(byName.keys.sorted()), expected W1, b1, W2, b2")
+        let expected = layout.tensors
+        guard byName.count == expected.count else {
+            throw CheckpointError(path: path, problem: "holds tensors \(byName.keys.sorted()), expected \(expected.map(\.name).joined(separator: ", "))")
         }
-        for (name, range, shape) in net.layout.tensors {
+        for (name, _, shape) in expected {
             guard let t = byName[name], t.shape == shape else {
                 throw CheckpointError(path: path, problem: "tensor \(name) is missing or not of shape \(shape)")
             }
-            (net.parameters.pointer + range.lowerBound).update(from: t.values, count: t.values.count)
+        }
+        let net = Network(spec: spec)
+        for (name, range, _) in expected {
+            let values = byName[name]!.values
+            (net.parameters.pointer + range.lowerBound).update(from: values, count: values.count)
         }
         guard net.parametersSHA256 == m["params_sha256"] else {
             throw CheckpointError(path: path, problem: "parameters do not match their recorded SHA-256 (corrupt file)")
@@ -117,16 +167,20 @@ public struct TrainingCheckpoint {
                                   datasetSHA256: try field("dataset_sha256"), kernels: try field("kernels"))
     }
 
-    /// Refuses a resume that could not continue the same run: another dataset, another seed, batch
-    /// size, width, learning rate or sampling mode. Workers and placement may differ (they do not
+    /// Refuses a resume that could not continue the same run: another dataset, network, seed,
+    /// batch size, learning rate or sampling mode. Workers and placement may differ (they do not
     /// change the result).
     public func checkResumable(as config: TrainingConfiguration, datasetSHA256: String, input: Int, path: String) throws {
         let c = configuration
         var differences: [String] = []
         if datasetSHA256 != self.datasetSHA256 { differences.append("dataset (sha256 \(self.datasetSHA256.prefix(12))... in the checkpoint, \(datasetSHA256.prefix(12))... now)") }
+        if input != net.spec.input { differences.append("input width \(net.spec.input) in the checkpoint, \(input) now") }
+        func list(_ widths: [Int]) -> String { widths.map(String.init).joined(separator: ",") }
+        if config.hidden != c.hidden { differences.append("--hidden \(list(c.hidden)) in the checkpoint, \(list(config.hidden)) now") }
+        if config.activation != c.activation { differences.append("--activation \(c.activation.rawValue) in the checkpoint, \(config.activation.rawValue) now") }
+        if config.initialization != c.initialization { differences.append("--init \(c.initialization.rawValue) in the checkpoint, \(config.initialization.rawValue) now") }
         if config.seed != c.seed { differences.append("--seed \(c.seed) in the checkpoint, \(config.seed) now") }
         if config.batchSize != c.batchSize { differences.append("--batch-size \(c.batchSize) in the checkpoint, \(config.batchSize) now") }
-        if config.hidden != c.hidden || input != net.layout.shape.input { differences.append("--hidden \(c.hidden) in the checkpoint, \(config.hidden) now") }
         if config.learningRate.bitPattern != c.learningRate.bitPattern { differences.append("--learning-rate \(c.learningRate) in the checkpoint, \(config.learningRate) now") }
         if config.sampling != c.sampling { differences.append("--sampling \(c.sampling.rawValue) in the checkpoint, \(config.sampling.rawValue) now") }
         guard differences.isEmpty else {

@@ -4,8 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Vectorized exp, sigmoid and the fused softmax + cross-entropy + dy, generic over `MultiplyAdd`
-/// like the GEMM. Tails (a row length that is not a multiple of 8) go through the same SIMD code on
+/// Vectorized exp, sigmoid, the SGD step and the fused softmax + cross-entropy + dy, generic over
+/// `MultiplyAdd` like the GEMM (the hidden layers' activations are in ActivationFunctions/). Tails (a row length that is not a multiple of 8) go through the same SIMD code on
 /// a zero-padded vector, so an element's bits never depend on its position in a row.
 public enum Activations {
     /// exp(x) for SIMD8, Cephes `expf` method: x = n·ln2 + r with n = round(x/ln2), |r| <= ln2/2;
@@ -92,64 +92,6 @@ public enum Activations {
         while j < count {
             p[j] = p[j] - learningRate * g[j]
             j += 1
-        }
-    }
-
-    /// SGD on rows `rows` of a row-major (k, n) matrix `p` with gradient `g` (same layout), also
-    /// writing the new values into `packed`, the matrix packed as a GEMM B-operand (see `GEMM.packB`):
-    /// 8 columns at a time, which always fall inside one 16-column panel.
-    @inlinable
-    public static func sgdStepPackedRows<M: MultiplyAdd>(_: M.Type, _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
-                                                        k: Int, n: Int, rows: Range<Int>, learningRate: Float,
-                                                        packed: UnsafeMutablePointer<Float>) {
-        let rate = SIMD8<Float>(repeating: learningRate)
-        let nr = GEMM.nr
-        for r in rows {
-            let row = p + r * n, grad = g + r * n
-            var j = 0
-            while j + 8 <= n {
-                let v = load(UnsafePointer(row + j), 8) - rate * load(grad + j, 8)
-                store(v, row + j, 8)
-                store(v, packed + (j / nr) * k * nr + r * nr + j % nr, 8)
-                j += 8
-            }
-            while j < n {
-                let v = row[j] - learningRate * grad[j]
-                row[j] = v
-                packed[(j / nr) * k * nr + r * nr + j % nr] = v
-                j += 1
-            }
-        }
-    }
-
-    /// In place: `z[i, j] = σ(a[i, j] + bias[j])` — the hidden layer's bias and activation in one pass.
-    @inlinable
-    public static func biasSigmoid<M: MultiplyAdd>(_: M.Type, _ a: MutableMatrixView, bias: UnsafePointer<Float>) {
-        for i in 0..<a.rows {
-            let row = a.base + i * a.rowStride
-            var j = 0
-            while j < a.columns {
-                let w = min(8, a.columns - j)
-                store(sigmoid(M.self, load(row + j, w) + load(bias + j, w)), row + j, w)
-                j += 8
-            }
-        }
-    }
-
-    /// In place: `dz[i, j] = dz[i, j] · (1 − z[i, j]) · z[i, j]`, the sigmoid backward pass
-    /// (σ'(a) = (1 − σ(a))·σ(a), evaluated in the lecture's order).
-    @inlinable
-    public static func sigmoidBackward<M: MultiplyAdd>(_: M.Type, _ dz: MutableMatrixView, z: MatrixView) {
-        precondition(z.columnStride == 1 && z.rows == dz.rows && z.columns == dz.columns)
-        for i in 0..<dz.rows {
-            let d = dz.base + i * dz.rowStride, zr = z.base + i * z.rowStride
-            var j = 0
-            while j < dz.columns {
-                let w = min(8, dz.columns - j)
-                let zv = load(zr + j, w)
-                store(load(d + j, w) * (1 - zv) * zv, d + j, w)
-                j += 8
-            }
         }
     }
 

@@ -13,10 +13,8 @@ public struct KernelFunctions: @unchecked Sendable {
     /// A sparse row's contribution to xᵀ·d; see `SparseKernels.scatterRow`.
     /// Arguments: rows, entries, first column, d, columns, acc, acc's row stride.
     public let sparseScatterRow: (SparseRows, Range<Int>, Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) -> Void
-    /// In place `σ(a + bias)`; see `Activations.biasSigmoid`.
-    public let biasSigmoid: (MutableMatrixView, UnsafePointer<Float>) -> Void
-    /// In place `dz ⊙ (1 − z) ⊙ z`; see `Activations.sigmoidBackward`.
-    public let sigmoidBackward: (MutableMatrixView, MatrixView) -> Void
+    /// Every hidden-layer activation's kernels, in `ActivationKind.allCases` order; see `activation(_:)`.
+    public let activations: [ActivationKernels]
     /// Fused softmax, cross-entropy and dy; see `Activations.softmaxCrossEntropy`.
     public let softmaxCrossEntropy: (MatrixView, UnsafePointer<Float>, UnsafePointer<Int32>, Int, MutableMatrixView?, UnsafeMutablePointer<Float>) -> Void
     /// SIMD8 exp; see `Activations.exp`.
@@ -25,8 +23,6 @@ public struct KernelFunctions: @unchecked Sendable {
     public let normalizePixels: (UnsafePointer<UInt8>, Int, UnsafeMutablePointer<Float>) -> Void
     /// θ ← θ − η·g; see `Activations.sgdStep`.
     public let sgdStep: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int, Float) -> Void
-    /// θ ← θ − η·g on matrix rows, refreshing the packed copy; see `Activations.sgdStepPackedRows`.
-    public let sgdStepPackedRows: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int, Int, Range<Int>, Float, UnsafeMutablePointer<Float>) -> Void
 
     @inlinable
     public init<M: MultiplyAdd>(_: M.Type) {
@@ -41,16 +37,17 @@ public struct KernelFunctions: @unchecked Sendable {
             SparseKernels.scatterRow(M.self, rows, entries: entries, firstColumn: first, d: d, columns: columns,
                                      into: acc, accStride: stride)
         }
-        biasSigmoid = { a, bias in Activations.biasSigmoid(M.self, a, bias: bias) }
-        sigmoidBackward = { dz, z in Activations.sigmoidBackward(M.self, dz, z: z) }
+        activations = ActivationKind.allCases.map { $0.kernels(M.self) }
         softmaxCrossEntropy = { a, bias, labels, batchSize, dy, loss in
             Activations.softmaxCrossEntropy(M.self, logits: a, bias: bias, labels: labels, batchSize: batchSize, dy: dy, loss: loss)
         }
         exp = { x in Activations.exp(M.self, x) }
         normalizePixels = { source, count, destination in Activations.normalizePixels(M.self, source, count: count, into: destination) }
         sgdStep = { p, g, count, rate in Activations.sgdStep(M.self, p, g, count: count, learningRate: rate) }
-        sgdStepPackedRows = { p, g, k, n, rows, rate, packed in
-            Activations.sgdStepPackedRows(M.self, p, g, k: k, n: n, rows: rows, learningRate: rate, packed: packed)
-        }
+    }
+
+    /// The kernels of `kind`.
+    public func activation(_ kind: ActivationKind) -> ActivationKernels {
+        activations[ActivationKind.allCases.firstIndex(of: kind)!]
     }
 }

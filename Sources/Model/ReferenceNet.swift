@@ -1,11 +1,11 @@
 import Kernels
 
-/// The plain twin of `TwoLayerNet` + `Backprop`: the lecture's formulas as scalar loops in `T`
-/// (Float64 for the reference path, Float32 to compare like for like), same flat layout.
-/// Slow by design; used by tests and the gradient check.
+/// The plain twin of `Network` + the engine's passes: the lecture's layers as scalar loops in `T`
+/// (Float64 for the reference path, Float32 to compare like for like), same flat layout, any
+/// depth and activation. Slow by design; used by tests and the gradient check.
 public struct ReferenceNet<T: ReferenceReal> {
     public let layout: ParameterLayout
-    /// W1, b1, W2, b2, as in `ParameterLayout`.
+    /// W1, b1, W2, b2, ..., as in `ParameterLayout`.
     public var parameters: [T]
 
     public init(layout: ParameterLayout, parameters: [T]) {
@@ -14,30 +14,48 @@ public struct ReferenceNet<T: ReferenceReal> {
         self.parameters = parameters
     }
 
-    public init(_ net: TwoLayerNet) {
+    public init(_ net: Network) {
         self.init(layout: net.layout, parameters: net.parameterArray.map { T($0) })
     }
 
     func tensor(_ r: Range<Int>) -> [T] { Array(parameters[r]) }
 
-    /// Forward pass on x (batch, input): returns z1 (batch, hidden) and y (batch, output).
-    public func forward(_ x: [T], batch: Int) -> (z1: [T], y: [T]) {
-        let s = layout.shape
-        var a1 = Reference.matmul(x, tensor(layout.w1), m: batch, k: s.input, n: s.hidden)
-        let b1 = tensor(layout.b1), b2 = tensor(layout.b2)
-        for i in 0..<batch { for j in 0..<s.hidden { a1[i * s.hidden + j] += b1[j] } }
-        let z1 = a1.map(Reference.sigmoid)
-        var a2 = Reference.matmul(z1, tensor(layout.w2), m: batch, k: s.hidden, n: s.output)
-        for i in 0..<batch { for j in 0..<s.output { a2[i * s.output + j] += b2[j] } }
+    /// Affine: in (batch, inputs) · W + b.
+    func affine(_ input: [T], _ layer: Affine, batch: Int) -> [T] {
+        var a = Reference.matmul(input, tensor(layer.weights), m: batch, k: layer.inputs, n: layer.outputs)
+        let b = tensor(layer.bias)
+        for i in 0..<batch { for j in 0..<layer.outputs { a[i * layer.outputs + j] += b[j] } }
+        return a
+    }
+
+    /// Forward pass on x (batch, input): every hidden layer's pre-activation a_l and output
+    /// z_l = f(a_l), and y (batch, classes).
+    public func forwardTrace(_ x: [T], batch: Int) -> (a: [[T]], z: [[T]], y: [T]) {
+        let f = layout.spec.activation.function
+        var a: [[T]] = [], z: [[T]] = []
+        var input = x
+        for layer in layout.layers.dropLast() {
+            a.append(affine(input, layer, batch: batch))
+            input = a.last!.map { f.reference($0) }
+            z.append(input)
+        }
+        let logits = affine(input, layout.layers.last!, batch: batch)
+        let o = layout.spec.output
         var y = [T]()
-        for i in 0..<batch { y += Reference.softmax(a2[i * s.output..<(i + 1) * s.output]) }
-        return (z1, y)
+        for i in 0..<batch { y += Reference.softmax(logits[i * o..<(i + 1) * o]) }
+        return (a, z, y)
+    }
+
+    /// Forward pass on x (batch, input): every hidden layer's output z_l and y (batch, classes).
+    public func forward(_ x: [T], batch: Int) -> (z: [[T]], y: [T]) {
+        let trace = forwardTrace(x, batch: batch)
+        return (trace.z, trace.y)
     }
 
     /// Mean cross-entropy −Σ t·log(y + δ) / batch with one-hot t; δ = 1e-7 is the lecture's guard
     /// against log(0). Backprop (the lecture's too) is the exact gradient of the δ = 0 loss.
     public func loss(_ x: [T], labels: [Int], guard delta: T = T(1e-7)) -> T {
-        let o = layout.shape.output
+        let o = layout.spec.output
         let y = forward(x, batch: labels.count).y
         var sum: T = 0
         for (i, t) in labels.enumerated() { sum -= T.log(y[i * o + t] + delta) }
@@ -46,7 +64,7 @@ public struct ReferenceNet<T: ReferenceReal> {
 
     /// Share of rows whose argmax of y equals the label.
     public func accuracy(_ x: [T], labels: [Int]) -> Double {
-        let o = layout.shape.output
+        let o = layout.spec.output
         let y = forward(x, batch: labels.count).y
         var right = 0
         for (i, t) in labels.enumerated() {
@@ -56,25 +74,29 @@ public struct ReferenceNet<T: ReferenceReal> {
         return Double(right) / Double(labels.count)
     }
 
-    /// The lecture's backprop: dy = (y − t)/B; dW2 = z1ᵀ·dy; db2 = Σ_rows dy; dz1 = dy·W2ᵀ;
-    /// da1 = dz1·(1 − z1)·z1; dW1 = xᵀ·da1; db1 = Σ_rows da1. Returned in the flat layout.
+    /// The lecture's backprop, layer by layer: d_L = dy = (y − t)/B; for each layer l from the top,
+    /// dW_l = inputᵀ·d_l, db_l = Σ_rows d_l, and below it d_(l−1) = (d_l·W_lᵀ) ⊙ f'(a_(l−1)) with
+    /// f' read from z_(l−1). Returned in the flat layout.
     public func gradient(_ x: [T], labels: [Int]) -> [T] {
-        let s = layout.shape, batch = labels.count
-        let (z1, y) = forward(x, batch: batch)
-        var dy = y
-        for (i, t) in labels.enumerated() { dy[i * s.output + t] -= 1 }
-        dy = dy.map { $0 / T(batch) }
-        let dW2 = Reference.matmul(Reference.transpose(z1, rows: batch, columns: s.hidden), dy, m: s.hidden, k: batch, n: s.output)
-        let dz1 = Reference.matmul(dy, Reference.transpose(tensor(layout.w2), rows: s.hidden, columns: s.output),
-                                   m: batch, k: s.output, n: s.hidden)
-        let da1 = zip(dz1, z1).map { d, z in d * (1 - z) * z }
-        let dW1 = Reference.matmul(Reference.transpose(x, rows: batch, columns: s.input), da1, m: s.input, k: batch, n: s.hidden)
-        var db1 = [T](repeating: 0, count: s.hidden), db2 = [T](repeating: 0, count: s.output)
-        for i in 0..<batch {
-            for j in 0..<s.hidden { db1[j] += da1[i * s.hidden + j] }
-            for j in 0..<s.output { db2[j] += dy[i * s.output + j] }
+        let batch = labels.count, o = layout.spec.output
+        let f = layout.spec.activation.function
+        let (z, y) = forward(x, batch: batch)
+        var d = y
+        for (i, t) in labels.enumerated() { d[i * o + t] -= 1 }
+        d = d.map { $0 / T(batch) }
+        var gradient = [T](repeating: 0, count: layout.count)
+        for layer in layout.layers.reversed() {
+            let input = layer.index == 0 ? x : z[layer.index - 1]
+            let dW = Reference.matmul(Reference.transpose(input, rows: batch, columns: layer.inputs), d,
+                                      m: layer.inputs, k: batch, n: layer.outputs)
+            gradient.replaceSubrange(layer.weights, with: dW)
+            for i in 0..<batch { for j in 0..<layer.outputs { gradient[layer.bias.lowerBound + j] += d[i * layer.outputs + j] } }
+            guard layer.index > 0 else { break }
+            let dz = Reference.matmul(d, Reference.transpose(tensor(layer.weights), rows: layer.inputs, columns: layer.outputs),
+                                      m: batch, k: layer.outputs, n: layer.inputs)
+            d = zip(dz, input).map { g, out in g * f.referenceDerivative(output: out) }
         }
-        return dW1 + db1 + dW2 + db2
+        return gradient
     }
 }
 

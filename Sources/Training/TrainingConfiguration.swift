@@ -1,3 +1,4 @@
+import Kernels
 import Model
 import Parallel
 
@@ -8,8 +9,12 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var iterations = 10_000
     /// The lecture: 100 rows per batch.
     public var batchSize = 100
-    /// The lecture's hidden width, 100.
-    public var hidden = 100
+    /// The hidden layers' widths: the lecture's one layer of 100.
+    public var hidden = [100]
+    /// The hidden layers' activation: the lecture's sigmoid.
+    public var activation: ActivationKind = .sigmoid
+    /// The lecture's 0.01·N(0, 1).
+    public var initialization: Initialization = .lecture
     /// The lecture's SGD step, 0.1.
     public var learningRate: Float = 0.1
     /// The default seed is fixed so that two plain runs agree.
@@ -32,7 +37,11 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
     public init() {}
 
-    public func shape(input: Int, classes: Int) -> NetworkShape {
-        NetworkShape(input: input, hidden: hidden, output: classes)
+    /// The network for data of `input` values per sample and `classes` classes.
+    public func spec(input: Int, classes: Int) -> NetworkSpec {
+        NetworkSpec(input: input, hidden: hidden, output: classes, activation: activation, initialization: initialization)
     }
+
+    /// The update rule of this run (the lecture's SGD).
+    public var update: any ParameterUpdate { SGD(learningRate: learningRate) }
 }

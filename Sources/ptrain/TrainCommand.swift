@@ -10,7 +10,7 @@ import Training
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train the TwoLayerNet (the default command).",
+        abstract: "Train a network: the lecture's TwoLayerNet by default, any MLP with --hidden (the default command).",
         discussion: """
         Exit status: 0 done; 1 a file or run-time error (one line on stderr); 64 a usage error; \
         75 stopped by SIGINT/SIGTERM after finishing the current iteration (and writing --checkpoint); \
@@ -112,12 +112,13 @@ struct Train: ParsableCommand {
         if case .failure(let error) = input.resolve(for: dataset.train) {
             throw ValidationError("--input sparse: \(dataOptions.sourceDescription) has \(error.message)")
         }
-        let shape = config.shape(input: dataset.train.pixelsPerImage, classes: LabeledImages.classCount)
-        var net = TwoLayerNet(shape: shape, seed: config.seed)
+        let builder = RunBuilder(kernels: kernels)
+        let spec = builder.spec(config, for: dataset.train)
+        var net = builder.initialNetwork(config, for: dataset.train)
         var start = 0
         if let resume {
             let saved = try TrainingCheckpoint.read(resume)
-            try saved.checkResumable(as: config, datasetSHA256: dataset.sha256, input: shape.input, path: resume)
+            try saved.checkResumable(as: config, datasetSHA256: dataset.sha256, input: spec.input, path: resume)
             if saved.kernels != kernels.variant.rawValue {
                 warn("warning: \(resume) was written with the \(saved.kernels) kernels, this run uses \(kernels.variant.rawValue): the result will not be bitwise equal to an uninterrupted run")
             }
@@ -127,8 +128,7 @@ struct Train: ParsableCommand {
                 throw ValidationError("--trace records iterations \(traced.lowerBound + 1)-\(traced.upperBound), before iteration \(start + 1), where --resume \(resume) continues; trace a later iteration with --trace-from.")
             }
         }
-        let trainer = Trainer(configuration: config, net: net, train: dataset.train, kernels: kernels,
-                              topology: Topology.discover(), startIteration: start)
+        let trainer = builder.trainer(config, net: net, train: dataset.train, start: start)
         let session = TrainSession(command: self, trainer: trainer, dataset: dataset, kernels: kernels)
         let signals = StopSignals.install { trainer.stopRequest.set() }
         // Until the command returns, so a second signal also cuts the last checkpoint write short.
@@ -154,8 +154,8 @@ struct Train: ParsableCommand {
         case .completed:
             if let checkpoint { try session.saveCheckpoint(at: outcome.iterationsDone, to: checkpoint) }
         }
-        let evaluation = Evaluator.evaluate(net, on: dataset.test, kernels: kernels.functions)
-        let report = TrainReport(config: config, learningRate: hyper.learningRate, shape: shape, dataset: dataset,
+        let evaluation = builder.evaluate(net, on: dataset.test)
+        let report = TrainReport(config: config, learningRate: hyper.learningRate, spec: spec, dataset: dataset,
                                  kernels: kernels, input: trainer.input, outcome: outcome, evaluation: evaluation,
                                  paramsSHA256: net.parametersSHA256)
         print(json ? report.json : report.summary)
@@ -224,7 +224,7 @@ final class TrainSession: @unchecked Sendable {
         if let path = command.plot {
             let h = command.hyper
             let chart = LineChart(
-                title: "Training loss: TwoLayerNet \(trainer.net.layout.shape.input)-\(h.hidden)-10, batch \(h.batchSize), lr \(h.learningRate), seed \(h.seed)",
+                title: "Training loss: \(trainer.net.spec.description), batch \(h.batchSize), lr \(h.learningRate), seed \(h.seed)",
                 xLabel: "iteration", yLabel: "loss (cross-entropy)",
                 series: [.init(name: "loss", points: outcome.losses.enumerated().map { (Double(first + $0.offset), Double($0.element)) }, color: "#1f77b4")],
                 yFromZero: true)

@@ -11,7 +11,10 @@ struct TrainReport: Encodable {
     var final_loss: Double
     var iterations: Int
     var batch_size: Int
-    var hidden: Int
+    /// Input width, hidden widths, classes: [784, 100, 10] for the lecture.
+    var layers: [Int]
+    var activation: String
+    var `init`: String
     var learning_rate: Double
     var seed: UInt64
     var workers: Int
@@ -29,14 +32,16 @@ struct TrainReport: Encodable {
     /// Seconds per worker in each phase (see `PhaseTimes`).
     var time_split: PhaseTimes
 
-    init(config: TrainingConfiguration, learningRate: Double, shape: NetworkShape, dataset: MNIST, kernels: KernelSet,
+    init(config: TrainingConfiguration, learningRate: Double, spec: NetworkSpec, dataset: MNIST, kernels: KernelSet,
          input: InputEncoding, outcome: TrainingOutcome, evaluation: Evaluation, paramsSHA256: String) {
         test_accuracy = evaluation.accuracy
         test_loss = evaluation.loss
         final_loss = Double(outcome.losses.last ?? .nan)
         iterations = outcome.iterationsDone
         batch_size = config.batchSize
-        hidden = shape.hidden
+        layers = spec.widths
+        activation = spec.activation.rawValue
+        self.`init` = spec.initialization.rawValue
         learning_rate = learningRate
         seed = config.seed
         workers = config.workers
@@ -62,7 +67,7 @@ struct TrainReport: Encodable {
 
     var summary: String {
         """
-        trained \(hidden)-hidden TwoLayerNet: \(iterations) iterations x batch \(batch_size), lr \(learning_rate), seed \(seed), \(sampling) sampling
+        trained \(layers.map(String.init).joined(separator: "-")) \(activation) network (\(`init`) init): \(iterations) iterations x batch \(batch_size), lr \(learning_rate), seed \(seed), \(sampling) sampling
         workers \(workers) (\(placement)), kernels \(kernels), \(input) input: \(format(train_seconds, 2)) s, \(Int(samples_per_second.rounded())) samples/s
         time per worker: compute \(format(time_split.compute, 2)) s, reduction \(format(time_split.reduction, 2)) s, synchronisation \(format(time_split.synchronisation, 2)) s
         loss \(format(losses_first_last[0], 4)) -> \(format(final_loss, 4))

@@ -35,21 +35,22 @@ struct VerifyCommand: ParsableCommand {
         guard hyper.batchSize <= dataset.train.count else {
             throw ValidationError("--batch-size \(hyper.batchSize) exceeds the \(dataset.train.count) training images.")
         }
-        let topology = Topology.discover()
-        let shape = NetworkShape(input: dataset.train.pixelsPerImage, hidden: hyper.hidden, output: LabeledImages.classCount)
-        func train(_ workers: Int, from net: TwoLayerNet, start: Int, until end: Int, input: InputChoice = .auto) throws -> TrainingOutcome {
+        let builder = RunBuilder(kernels: kernels)
+        let base = hyper.configuration(workers: 1, placement: .spread)
+        let spec = builder.spec(base, for: dataset.train)
+        func fresh() -> Network { builder.initialNetwork(base, for: dataset.train) }
+        func train(_ workers: Int, from net: Network, start: Int, until end: Int, input: InputChoice = .auto) throws -> TrainingOutcome {
             var config = hyper.configuration(workers: workers, placement: .spread)
             config.iterations = end
             config.input = input
-            let outcome = Trainer(configuration: config, net: net, train: dataset.train, kernels: kernels, topology: topology,
-                                  startIteration: start).run()
+            let outcome = builder.trainer(config, net: net, train: dataset.train, start: start).run()
             guard outcome.stop == .completed else { throw RunError("training stopped: \(outcome.stop)") }
             return outcome
         }
-        print("verify: \(hyper.iterations) iterations, batch \(hyper.batchSize), seed \(hyper.seed), \(hyper.sampling.rawValue) sampling, kernels \(kernels.variant.rawValue)")
+        print("verify: \(spec.description), \(hyper.iterations) iterations, batch \(hyper.batchSize), seed \(hyper.seed), \(hyper.sampling.rawValue) sampling, kernels \(kernels.variant.rawValue)")
         var digests: [(String, String)] = []
         for n in workerCounts {
-            let net = TwoLayerNet(shape: shape, seed: hyper.seed)
+            let net = fresh()
             _ = try train(n, from: net, start: 0, until: hyper.iterations)
             digests.append(("workers \(n)", net.parametersSHA256))
             print("  \(digests.last!.0.padding(toLength: 44, withPad: " ", startingAt: 0)) \(digests.last!.1)")
@@ -58,7 +59,7 @@ struct VerifyCommand: ParsableCommand {
         let chosen = try? InputChoice.auto.resolve(for: dataset.train).get()
         let other: InputChoice? = chosen == .sparse ? .dense : (SparseImages.supports(dataset.train) ? .sparse : nil)
         if let other {
-            let net = TwoLayerNet(shape: shape, seed: hyper.seed)
+            let net = fresh()
             _ = try train(workerCounts.first!, from: net, start: 0, until: hyper.iterations, input: other)
             digests.append(("workers \(workerCounts.first!), --input \(other.rawValue)", net.parametersSHA256))
             print("  \(digests.last!.0.padding(toLength: 44, withPad: " ", startingAt: 0)) \(digests.last!.1)")
@@ -66,7 +67,7 @@ struct VerifyCommand: ParsableCommand {
         // Split: the first worker count up to the middle, a checkpoint round trip, the last count to the end.
         let (first, last) = (workerCounts.first!, workerCounts.last!)
         let middle = hyper.iterations / 2
-        let net = TwoLayerNet(shape: shape, seed: hyper.seed)
+        let net = fresh()
         var resumed = net
         var start = 0
         if middle > 0 {
@@ -78,7 +79,7 @@ struct VerifyCommand: ParsableCommand {
             try TrainingCheckpoint(net: net, iteration: middle, configuration: config, datasetSHA256: dataset.sha256,
                                    kernels: kernels.variant.rawValue).write(to: path)
             let saved = try TrainingCheckpoint.read(path)
-            try saved.checkResumable(as: config, datasetSHA256: dataset.sha256, input: shape.input, path: path)
+            try saved.checkResumable(as: config, datasetSHA256: dataset.sha256, input: spec.input, path: path)
             resumed = saved.net
             start = saved.iteration
         }

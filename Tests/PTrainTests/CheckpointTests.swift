@@ -7,12 +7,12 @@ import XCTest
 
 final class CheckpointTests: XCTestCase {
     func sample() -> TrainingCheckpoint {
-        let net = TwoLayerNet(shape: NetworkShape(input: 6, hidden: 3, output: 10), seed: 9)
+        let net = Network(spec: NetworkSpec(input: 6, hidden: [3], output: 10), seed: 9)
         // Values a float format gets wrong first: signed zero, NaN payloads, infinities, subnormals.
         let special: [Float] = [-0.0, .nan, .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
         for (i, v) in special.enumerated() { net.parameters.pointer[i] = v }
         var c = TrainingConfiguration()
-        c.hidden = 3
+        c.hidden = [3]
         c.iterations = 500
         return TrainingCheckpoint(net: net, iteration: 123, configuration: c, datasetSHA256: String(repeating: "ab", count: 32), kernels: "avx2")
     }

@@ -104,35 +104,6 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    func testBiasSigmoidAndBackwardMatchReference() {
-        for kernels in supportedKernelSets {
-            var random = TestRandom(seed: 2)
-            for (rows, cols) in [(1, 1), (3, 7), (17, 100), (7, 9)] {
-                let a = random.floats(rows * cols, scale: 12), bias = random.floats(cols, scale: 3), dz = random.floats(rows * cols)
-                var z = a
-                z.withUnsafeMutableBufferPointer { zp in
-                    bias.withUnsafeBufferPointer { kernels.functions.biasSigmoid(MutableMatrixView(zp.baseAddress!, rows: rows, columns: cols), $0.baseAddress!) }
-                }
-                let expected = (0..<rows * cols).map { Reference.sigmoid(Double(a[$0]) + Double(bias[$0 % cols])) }
-                // a + bias is rounded once (u relative to |a + bias|); σ' <= 1/4, and exp's 3u error
-                // plus the division add at most a few u of σ.
-                assertClose(z.map(Double.init), expected, tolerance: (0..<rows * cols).map { i in
-                    float32Roundoff * (0.25 * abs(Double(a[i]) + Double(bias[i % cols])) + 6 * expected[i])
-                }, "\(kernels.variant) sigmoid \(rows)x\(cols)")
-                var d = dz
-                d.withUnsafeMutableBufferPointer { dp in
-                    z.withUnsafeBufferPointer { zp in
-                        kernels.functions.sigmoidBackward(MutableMatrixView(dp.baseAddress!, rows: rows, columns: cols),
-                                                          MatrixView(rowMajor: zp.baseAddress!, rows: rows, columns: cols))
-                    }
-                }
-                let expectedD = (0..<rows * cols).map { Double(dz[$0]) * (1 - Double(z[$0])) * Double(z[$0]) }
-                assertClose(d.map(Double.init), expectedD, tolerance: expectedD.map { 4 * float32Roundoff * abs($0) + 1e-45 },
-                            "\(kernels.variant) sigmoid backward")
-            }
-        }
-    }
-
     func testSoftmaxCrossEntropyMatchesReference() {
         for kernels in supportedKernelSets {
             var random = TestRandom(seed: 4)
@@ -190,23 +161,6 @@ final class KernelTests: XCTestCase {
                 var p = p0
                 p.withUnsafeMutableBufferPointer { pp in g.withUnsafeBufferPointer { kernels.functions.sgdStep(pp.baseAddress!, $0.baseAddress!, count, 0.1) } }
                 XCTAssertEqual(p.map(\.bitPattern), zip(p0, g).map { $0 - Float(0.1) * $1 }.map(\.bitPattern), "\(kernels.variant) \(count)")
-            }
-            // Rows of a (k, n) matrix, and the packed copy equal to packing the updated matrix.
-            for (k, n, rows) in [(7, 100, 2..<5), (3, 16, 0..<3), (5, 21, 4..<5), (784, 100, 0..<784)] {
-                let p0 = random.floats(k * n), g = random.floats(k * n)
-                var p = p0
-                let packed = FloatBuffer(count: GEMM.packedCount(k: k, n: n)), expectedPacked = FloatBuffer(count: GEMM.packedCount(k: k, n: n))
-                p.withUnsafeMutableBufferPointer { pp in g.withUnsafeBufferPointer {
-                    kernels.functions.sgdStepPackedRows(pp.baseAddress!, $0.baseAddress!, k, n, rows, 0.1, packed.pointer)
-                } }
-                var expected = p0
-                for r in rows { for j in 0..<n { expected[r * n + j] = p0[r * n + j] - Float(0.1) * g[r * n + j] } }
-                XCTAssertEqual(p.map(\.bitPattern), expected.map(\.bitPattern), "\(kernels.variant) rows \(rows) of \(k)x\(n)")
-                expected.withUnsafeBufferPointer { GEMM.packB(MatrixView(rowMajor: $0.baseAddress!, rows: k, columns: n), into: expectedPacked.pointer, kRange: rows) }
-                for r in rows { for j in 0..<n {
-                    let at = (j / 16) * k * 16 + r * 16 + j % 16
-                    XCTAssertEqual(packed.pointer[at].bitPattern, expectedPacked.pointer[at].bitPattern, "packed (\(r), \(j))")
-                } }
             }
         }
     }

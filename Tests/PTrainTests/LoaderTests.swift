@@ -15,7 +15,7 @@ final class LoaderTests: XCTestCase {
 
     /// Assembles `iteration` with the batch split over `workers` and decodes the sample indices.
     func indices(_ loader: ShardedLoader, iteration: Int, batchSize: Int, workers: Int) -> [Int] {
-        let batch = BatchBuffers(layout: ParameterLayout(NetworkShape(input: 3, hidden: 1, output: 10)), batchSize: batchSize)
+        let batch = BatchBuffers(layout: ParameterLayout(NetworkSpec(input: 3, hidden: [1], output: 10)), batchSize: batchSize)
         for w in 0..<workers { loader.assemble(iteration: iteration, rows: evenSplit(batchSize, w, workers), into: batch, node: 0) }
         return (0..<batchSize).map { r in
             let p = (0..<3).map { Int((batch.x.pointer[r * 3 + $0] * 255).rounded()) }

@@ -144,7 +144,7 @@ final class SparseTests: XCTestCase {
         for kernels in supportedKernelSets {
             var random = TestRandom(seed: 8)
             for batchSize in [100, 600] {
-                let net = TwoLayerNet(shape: NetworkShape(), seed: 8)
+                let net = Network(spec: NetworkSpec(), seed: 8)
                 let dense = BatchBuffers(layout: net.layout, batchSize: batchSize)
                 let sparse = BatchBuffers(layout: net.layout, batchSize: batchSize, sparseInput: true)
                 for r in 0..<batchSize {
@@ -172,7 +172,7 @@ final class SparseTests: XCTestCase {
                 c.iterations = 60
                 c.workers = workers
                 c.input = input
-                let net = TwoLayerNet(shape: c.shape(input: 784, classes: 10), seed: 1)
+                let net = Network(spec: c.spec(input: 784, classes: 10), seed: 1)
                 let trainer = Trainer(configuration: c, net: net, train: Self.mnist.train, kernels: kernels, topology: Topology.discover())
                 XCTAssertEqual(trainer.input, input == .dense ? .dense : .sparse, "MNIST's density 0.19 selects sparse under auto")
                 XCTAssertEqual(trainer.run().stop, .completed)
@@ -197,10 +197,10 @@ final class SparseTests: XCTestCase {
             var c = TrainingConfiguration()
             c.iterations = 40
             c.batchSize = 50
-            c.hidden = 24
+            c.hidden = [24]
             c.workers = workers
             c.input = input
-            let net = TwoLayerNet(shape: c.shape(input: 1100, classes: 10), seed: 3)
+            let net = Network(spec: c.spec(input: 1100, classes: 10), seed: 3)
             let trainer = Trainer(configuration: c, net: net, train: images, kernels: kernels, topology: Topology.discover())
             XCTAssertEqual(trainer.run().stop, .completed)
             digests.insert(net.parametersSHA256)

@@ -10,7 +10,7 @@ final class TrainingTests: XCTestCase {
     static let mnist = try! MNIST.loadEmbedded()
 
     func train(iterations: Int, workers: Int = 1, placement: PlacementPolicy = .spread, sampling: SamplingMode = .replacement,
-               seed: UInt64 = 1, kernels: KernelSet? = nil, topology: Topology = .discover()) throws -> (TwoLayerNet, TrainingOutcome, KernelSet) {
+               seed: UInt64 = 1, kernels: KernelSet? = nil, topology: Topology = .discover()) throws -> (Network, TrainingOutcome, KernelSet) {
         var c = TrainingConfiguration()
         c.iterations = iterations
         c.workers = workers
@@ -18,7 +18,7 @@ final class TrainingTests: XCTestCase {
         c.sampling = sampling
         c.seed = seed
         let k = try kernels ?? KernelSet.best()
-        let net = TwoLayerNet(shape: c.shape(input: 784, classes: 10), seed: seed)
+        let net = Network(spec: c.spec(input: 784, classes: 10), seed: seed)
         let trainer = Trainer(configuration: c, net: net, train: Self.mnist.train, kernels: k, topology: topology)
         return (net, trainer.run(), k)
     }

@@ -2,6 +2,7 @@ import Foundation
 import Kernels
 import Model
 import Seeding
+import Training
 import XCTest
 
 /// A deterministic source of test data: Philox keyed by the test's seed, so a failure message that
@@ -136,7 +137,8 @@ public func evenSplit(_ count: Int, _ part: Int, _ parts: Int) -> Range<Int> {
     count * part / parts..<count * (part + 1) / parts
 }
 
-/// Slice `part` of `parts` of the parameters: W1 and W2 rows split evenly, the biases with the last part.
-public func parameterPartition(_ shape: NetworkShape, _ part: Int, _ parts: Int) -> ParameterSlice {
-    ParameterSlice(w1Rows: evenSplit(shape.input, part, parts), w2Rows: evenSplit(shape.hidden, part, parts), biases: part == parts - 1)
+/// Slices `part` of `parts` of the parameters: each layer's W rows split evenly, the biases with the last part.
+public func parameterPartition(_ spec: NetworkSpec, _ part: Int, _ parts: Int) -> [ParameterSlice] {
+    (0..<spec.layerCount).map { ParameterSlice(layer: $0, rows: evenSplit(spec.widths[$0], part, parts)) }
+        + (part == parts - 1 ? [.biasesOnly] : [])
 }

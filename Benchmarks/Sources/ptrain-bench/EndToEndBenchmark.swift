@@ -56,7 +56,7 @@ struct EndToEndBenchmark: ParsableCommand {
         print("FMA peak on \(min(workers, cores)) core(s), measured before each timed run: median \(fixed(peak.median)) GFLOP/s (min \(fixed(peak.min)), max \(fixed(peak.max))); FLOP floor of \(iterations) iterations at the median: \(fixed(floor, 2)) s")
         let rate = Double(iterations * 100) / times.median
         // The vectorized exp/sigmoid/softmax against the Float64 reference path, on one trained model.
-        let net = TwoLayerNet(shape: config.shape(input: 784, classes: 10), seed: config.seed)
+        let net = Network(spec: config.spec(input: 784, classes: 10), seed: config.seed)
         _ = Trainer(configuration: config, net: net, train: mnist.train, kernels: kernels, topology: topology).run()
         let fast = Evaluator.evaluate(net, on: mnist.test, kernels: kernels.functions).accuracy
         let reference = ReferenceNet<Double>(net).accuracy(

@@ -13,7 +13,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 /// One in-process training run with the engine ptrain uses; returns its outcome (the train time
 /// excludes loading and evaluation).
 func trainOnce(_ config: TrainingConfiguration, data: LabeledImages, kernels: KernelSet, topology: Topology) -> TrainingOutcome {
-    let net = TwoLayerNet(shape: config.shape(input: data.pixelsPerImage, classes: 10), seed: config.seed)
+    let net = Network(spec: config.spec(input: data.pixelsPerImage, classes: 10), seed: config.seed)
     return Trainer(configuration: config, net: net, train: data, kernels: kernels, topology: topology).run()
 }
 
@@ -29,7 +29,7 @@ func independentRuns(_ config: TrainingConfiguration, cpus: [Int], data: Labeled
     concurrently(cpus.count) { i in
         let node = topology.nodes.first { $0.cpus.contains(cpus[i]) }?.id ?? 0
         let alone = Topology(nodes: [.init(id: node, cpus: [cpus[i]])], source: "one CPU")
-        let net = TwoLayerNet(shape: single.shape(input: data.pixelsPerImage, classes: 10), seed: single.seed)
+        let net = Network(spec: single.spec(input: data.pixelsPerImage, classes: 10), seed: single.seed)
         _ = Trainer(configuration: single, net: net, train: data, kernels: kernels, topology: alone).run { _ in stamps[i].record() }
     }
     let start = stamps.map { $0.first }.max()!, end = stamps.map { $0.last }.min()!

@@ -1,8 +1,8 @@
 import Dataset
 import Model
 
-extension TwoLayerNet {
-    /// SHA-256 (hex) of the parameter buffer as little-endian Float32 bytes in the order W1, b1, W2, b2:
+extension Network {
+    /// SHA-256 (hex) of the parameter buffer as little-endian Float32 bytes in the order W1, b1, W2, b2, ...:
     /// the run's fingerprint in `--json` (`params_sha256`) and in the determinism tests.
     public var parametersSHA256: String {
         var bytes = [UInt8]()

@@ -10,19 +10,20 @@ import Parallel
 ///         W1 items        dW1 summed over all rows of batch i in row order (the reduction) and
 ///                         W1 ← W1 − η·dW1, per input k-block, in slices of 56 rows
 ///         forward items   x·W1 of batch i+1 per input k-block, once that block's W1 items are done
-///         W2, bias items  the same for W2 (which it then packs for the row items) and b1, b2
+///         W2.., bias items the same for the other layers' W (each item repacks its rows for the
+///                         row items) and every bias
 ///         row items       batch i+1: z1 = σ(Σ blocks + b1), a2, loss, dy, da1, once the forward
-///                         items of their rows and the W2 and bias items are done
+///                         items of their rows and the other layers' W and bias items are done
 ///         stage items     the indices, labels and block offsets of batch i+2; prefetch its images
 ///     dense input, two phases per iteration i:
 ///         rows            assemble and normalize batch i's rows, the whole forward, dy, da1
-///         parameters      the reduction and update (W1 items repack their rows), W2, biases;
+///         parameters      the reduction and update (each W item repacks its rows), biases;
 ///                         prefetch the next batch's images
 ///
 /// With a sparse input each input k-block of W1 (two for 784 inputs, `GEMM.kBlock`) is dealt to a
 /// group of workers: its W1 items sum and update those W1 rows, and its forward items then
 /// multiply the next batch by them. With 2 workers each owns one half of W1 and never has it taken
-/// away by the other core. The W2, bias, row and staging items have no home: whichever worker is
+/// away by the other core. The other layers' W items, the bias, row and staging items have no home: whichever worker is
 /// done with its own items first takes them, which evens out the blocks' unequal work (MNIST's
 /// upper half holds 71 of an image's 150 non-zero pixels, the lower half 79) and CPUs that run at
 /// unequal speeds (a shared virtual machine's often do). Only then does a worker take another's
@@ -74,8 +75,8 @@ struct Schedule {
     private let countRanges: [Range<Int>]
     private let countedGroups: [Int]
 
-    init(shape: NetworkShape, batchSize: Int, workers: Int, sparse: Bool) {
-        let blocks = GEMM.kBlockCount(shape.input)
+    init(spec: NetworkSpec, batchSize: Int, workers: Int, sparse: Bool) {
+        let blocks = GEMM.kBlockCount(spec.input)
         let workerGroups = min(blocks, workers)
         let groups = (0..<workerGroups).map { Array(stride(from: $0, to: workers, by: workerGroups)) }
         func group(ofBlock b: Int) -> [Int] { groups[b % workerGroups] }
@@ -89,15 +90,15 @@ struct Schedule {
 
         // Progress groups (sparse input): 0..<blocks, W1 items done per k-block (its forward items
         // wait for them); then one per forward item (block b, item c: blocks + b·F + c); then the
-        // W2 and bias items (the row items wait for these and for the forward items of their rows).
+        // other layers' W items and the bias item (the row items wait for these and for the forward items of their rows).
         func forwardGroup(_ b: Int, _ c: Int) -> Int { blocks + b * forwardRows.count + c }
         let rowInputs = blocks + blocks * forwardRows.count
 
-        // Each slice with the k-blocks its W1 rows overlap (empty for W2 and the biases). A slice of
+        // Each slice with the k-blocks its W1 rows overlap (empty for the other layers and the biases). A slice of
         // 56 rows can straddle two k-blocks when their edges are not multiples of 56 (1,100 inputs:
         // 0..<366, 366..<733, 733..<1100); it counts toward each, and both blocks' forward items wait for it.
-        let slices = ParameterSlice.blocks(shape).map { slice in
-            let overlapping = (0..<blocks).filter { GEMM.kBlock($0, of: shape.input).overlaps(slice.w1Rows) }
+        let slices = ParameterSlice.blocks(spec).map { slice in
+            let overlapping = (0..<blocks).filter { GEMM.kBlock($0, of: spec.input).overlaps(slice.firstLayerRows) }
             return (slice, (overlapping.first ?? 0)..<(overlapping.last.map { $0 + 1 } ?? 0))
         }
         var works: [Work] = [], homes: [Int?] = [], waitRanges: [Range<Int>] = [], dependencies: [Dependency] = []
@@ -175,8 +176,7 @@ struct Schedule {
         case .stage(let rows): return ("stage rows \(span(rows))", "compute")
         case .slice(let slice):
             var parts: [String] = []
-            if !slice.w1Rows.isEmpty { parts.append("W1 rows \(span(slice.w1Rows))") }
-            if !slice.w2Rows.isEmpty { parts.append("W2 rows \(span(slice.w2Rows))") }
+            if !slice.rows.isEmpty { parts.append("W\(slice.layer + 1) rows \(span(slice.rows))") }
             if slice.biases { parts.append("biases") }
             return (parts.joined(separator: ", "), "reduction")
         }

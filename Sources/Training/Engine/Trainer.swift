@@ -29,7 +29,7 @@ public enum StopReason: Equatable, Sendable {
 public struct PhaseTimes: Sendable, Equatable, Codable {
     /// Batch assembly, layer one and the row items (forward and backward to da1), staging.
     public var compute = 0.0
-    /// The parameter phase (the reduction over the batch) and the SGD update.
+    /// The parameter phase (the reduction over the batch) and the update.
     public var reduction = 0.0
     /// Everything else a worker spends in the loop: waiting for the next phase or for the items an
     /// item needs, taking items, and being descheduled when workers outnumber CPUs.
@@ -56,20 +56,20 @@ public struct TrainingOutcome: Sendable {
 }
 
 /// The data-parallel training loop: loader -> workers (layer one, row phase) -> reducer (parameter
-/// phase) -> SGD update.
+/// phase) -> update (`ParameterUpdate`).
 ///
 /// N pinned worker threads share one `WorkQueue`; each iteration is the phases of `Schedule`:
 ///
 ///     sparse input (MNIST), iteration i, one phase:
-///         dW1, dW2, db1, db2 summed over all rows of batch i in row order (the reduction),
-///         θ ← θ − η·g (W1 items: home = their k-block's workers; the W2 item packs W2 for the row
-///         items); x·W1 of batch i+1 per input k-block, each block once its W1 rows are updated
-///         (home: the block's workers); batch i+1's row phase, z1 = σ(Σ blocks + b1), a2, loss,
-///         dy, da1 (Backprop.rowPhase), each row item once its rows' forward items and the W2 and
-///         bias items are done; stage batch i+2
+///         every dW_l and db_l summed over all rows of batch i in row order (the reduction), and
+///         the update (W1 items: home = their k-block's workers; every W item repacks its rows for
+///         the row items); x·W1 of batch i+1 per input k-block, each block once its W1 rows are
+///         updated (home: the block's workers); batch i+1's row phase, forward from Σ blocks to the
+///         loss and back to d_1 (Backprop.rowPhase), each row item once its rows' forward items and
+///         the other W items and the bias item are done; stage batch i+2
 ///     dense input, two phases:
-///     phase "rows"        assemble and normalize rows, the whole forward, dy, da1
-///     phase "parameters"  the reduction and update, repack those W1 rows; prefetch batch i+1
+///     phase "rows"        assemble and normalize rows, the whole forward and backward to d_1
+///     phase "parameters"  the reduction and update, repack the updated W rows; prefetch batch i+1
 ///     serial step after the parameter phase (the thread that finished its last item): record the
 ///         loss, report, decide to stop, make the next batch current
 ///
@@ -79,7 +79,7 @@ public struct TrainingOutcome: Sendable {
 /// Which thread runs which item depends on timing; the results do not (docs/reproducibility.md).
 public final class Trainer: @unchecked Sendable {
     public let configuration: TrainingConfiguration
-    public let net: TwoLayerNet
+    public let net: Network
     public let loader: ShardedLoader
     public let kernels: KernelSet
     public let topology: Topology
@@ -93,7 +93,7 @@ public final class Trainer: @unchecked Sendable {
     public let stopRequest = StopFlag()
 
     /// `configuration.input` must resolve for `train` (the CLI checks `InputChoice.resolve` first).
-    public init(configuration: TrainingConfiguration, net: TwoLayerNet, train: LabeledImages,
+    public init(configuration: TrainingConfiguration, net: Network, train: LabeledImages,
                 kernels: KernelSet, topology: Topology, startIteration: Int = 0) {
         precondition(configuration.workers >= 1 && configuration.workers <= configuration.batchSize)
         switch configuration.input.resolve(for: train) {
@@ -123,8 +123,7 @@ public final class Trainer: @unchecked Sendable {
         let backprop = Backprop(kernels: kernels.functions, layout: layout)
         let sparse = input == .sparse
         let batch = BatchBuffers(layout: layout, batchSize: config.batchSize, sparseInput: sparse)
-        if !sparse { backprop.packW1(net, into: batch) }
-        backprop.prepareRowPhase(net, batch)
+        let rule = config.update
         let start = iteration
         let total = config.iterations
         precondition(total <= TrainingConfiguration.maximumIterations, "the work queue numbers phases with 32 bits")
@@ -135,7 +134,7 @@ public final class Trainer: @unchecked Sendable {
         // Items and homes are planned for the CPUs' leads, the workers that can run at once (a
         // home on a thread that waits for a CPU would hold its items back).
         let planned = placement.leadCount
-        let schedule = Schedule(shape: layout.shape, batchSize: config.batchSize, workers: planned, sparse: sparse)
+        let schedule = Schedule(spec: layout.spec, batchSize: config.batchSize, workers: planned, sparse: sparse)
         // The parameter phase of iteration i stages batch i + `ahead`; the sampler must have
         // prepared that iteration before the phase starts (`BatchSampler.prepare`).
         let ahead = sparse ? 2 : 1
@@ -143,7 +142,9 @@ public final class Trainer: @unchecked Sendable {
         // A sparse run's parameter phase runs the next batch's layer one and row phase, and stages
         // the batch after that: for the first batch all of it is done here, and the second staged.
         let node = placement.nodes[0]
-        if sparse, case .sparse(let x) = loader.input(node: node) {
+        let firstInput = loader.input(node: node)
+        backprop.packAll(net, batch, input: firstInput)
+        if sparse, case .sparse(let x) = firstInput {
             loader.assemble(iteration: start, rows: 0..<config.batchSize, into: batch, node: node)
             backprop.rowPhase(net, batch, WorkerScratch(layout: layout, batchSize: config.batchSize), rows: 0..<config.batchSize,
                               input: .sparse(x))
@@ -224,9 +225,7 @@ public final class Trainer: @unchecked Sendable {
                     backprop.rowPhase(net, batch, scratch, rows: rows, input: input, layerOneDone: sparse, ahead: schedule.rowsAhead)
                 case .slice(let slice):
                     reduces = true
-                    backprop.parameterStep(net, batch, scratch, slice: slice, learningRate: config.learningRate, input: input)
-                    // The item that updated W2 packs it for the next row phase.
-                    if slice.w2Rows == 0..<layout.shape.hidden { backprop.prepareRowPhase(net, batch) }
+                    backprop.parameterStep(net, batch, scratch, slice: slice, update: rule, input: input)
                     // Dense input: bring this item's share of the next batch's images towards the caches.
                     if !sparse && i + 1 < total {
                         let n = schedule.phaseItemCounts[kind]

@@ -1,0 +1,35 @@
+import Kernels
+import Model
+
+/// Scratch private to one worker thread (allocated once, on the worker's NUMA node by first touch).
+public final class WorkerScratch: @unchecked Sendable {
+    /// The GEMM's edge-tile packing buffer.
+    public let packA: FloatBuffer
+    /// The sparse path's dW1 accumulator: `SparseRows.blockWidth` rows of `sparseStride` floats,
+    /// twice when the batch spans several GEMM k-blocks (one more sum per block, added in order).
+    public let sparseAccumulator: FloatBuffer
+    public let sparseStride: Int
+    /// One tile of `GEMM.mr` rows of the row phase: every hidden layer's z and d, the logits and dy,
+    /// computed here and then copied to the batch's buffers (`Backprop.rowPhase` says why).
+    let tile: BufferTable
+    let layers: Int
+
+    /// `batchSize` sizes the sparse accumulator (one sum per GEMM k-block of the batch).
+    public init(layout: ParameterLayout, batchSize: Int = 1) {
+        let layers = layout.layers
+        self.layers = layers.count
+        packA = FloatBuffer(count: GEMM.packAScratchCount)
+        sparseStride = (layers[0].outputs + 7) / 8 * 8
+        let copies = GEMM.kBlockCount(batchSize) > 1 ? 2 : 1
+        sparseAccumulator = FloatBuffer(count: SparseRows.blockWidth * sparseStride * copies)
+        // z_l (l < L − 1), d_l (l < L), then the logits.
+        tile = BufferTable(counts: layers.dropLast().map { GEMM.mr * $0.outputs } + layers.map { GEMM.mr * $0.outputs }
+            + [GEMM.mr * layers.last!.outputs])
+    }
+
+    deinit { tile.deallocate() }
+
+    var z: UnsafeMutablePointer<UnsafeMutablePointer<Float>> { tile.pointers }
+    var d: UnsafeMutablePointer<UnsafeMutablePointer<Float>> { tile.pointers + (layers - 1) }
+    var logits: UnsafeMutablePointer<Float> { tile[2 * layers - 1] }
+}
