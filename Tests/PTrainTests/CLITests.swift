@@ -28,6 +28,13 @@ final class CLITests: XCTestCase {
         try assertUsageError(["--trace-from", "3"], mentions: "--trace-from and --trace-count need --trace PATH")
         try assertUsageError(["--trace", "t.json", "--iterations", "50", "--trace-from", "51"], mentions: "--trace-from 51 is after the run's last iteration")
         try assertUsageError(["--trace", "t.json", "--trace-count", "0"], mentions: "--trace-count must be between 1 and 10000")
+        try assertUsageError(["--hidden", "0,5"], mentions: "--hidden 0,5: widths must be between 1 and 8192, got 0.")
+        try assertUsageError(["--hidden", "512,"], mentions: "--hidden \"512,\" has an empty width (a stray comma?)")
+        try assertUsageError(["--hidden", "9000"], mentions: "widths must be between 1 and 8192, got 9000")
+        try assertUsageError(["--hidden", "8,8,8,8,8,8,8,8,8"], mentions: "needs 1 to 8 hidden layer widths, got 9")
+        try assertUsageError(["--hidden", "64x64"], mentions: "\"64x64\" is not a whole number")
+        try assertUsageError(["--activation", "swish"], mentions: "'sigmoid', 'relu' or 'tanh'")
+        try assertUsageError(["--init", "xavier"], mentions: "'lecture', 'he' or 'glorot'")
     }
 
     /// An output file whose folder is missing fails at once, naming the flag, before any training.
@@ -143,10 +150,13 @@ final class CLITests: XCTestCase {
 
     func testJSONReportAndReproducibility() throws {
         let a = try json(["--iterations", "200", "--workers", "2"])
-        for key in ["test_accuracy", "final_loss", "iterations", "batch_size", "hidden", "learning_rate", "seed", "workers",
-                    "train_seconds", "samples_per_second", "params_sha256", "input"] {
+        for key in ["test_accuracy", "final_loss", "iterations", "batch_size", "layers", "activation", "init", "learning_rate", "seed",
+                    "workers", "train_seconds", "samples_per_second", "params_sha256", "input"] {
             XCTAssertNotNil(a[key], "missing \(key)")
         }
+        XCTAssertEqual(a["layers"] as? [Int], [784, 100, 10])
+        XCTAssertEqual(a["activation"] as? String, "sigmoid")
+        XCTAssertEqual(a["init"] as? String, "lecture")
         XCTAssertEqual(a["iterations"] as? Int, 200)
         XCTAssertEqual(a["learning_rate"] as? Double, 0.1)
         XCTAssertEqual((a["params_sha256"] as? String)?.count, 64)
@@ -180,8 +190,8 @@ final class CLITests: XCTestCase {
     func testHelpListsTheOptions() throws {
         let r = try runPTrain(["train", "--help"])
         XCTAssertEqual(r.status, 0)
-        for option in ["--workers", "--iterations", "--batch-size", "--hidden", "--learning-rate", "--seed", "--data", "--json",
-                       "--placement", "--sampling", "--input"] {
+        for option in ["--workers", "--iterations", "--batch-size", "--hidden", "--activation", "--init", "--learning-rate", "--seed",
+                       "--data", "--json", "--placement", "--sampling", "--input"] {
             XCTAssert(r.stdout.contains(option), "help lacks \(option)")
         }
     }

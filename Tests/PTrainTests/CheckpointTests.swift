@@ -58,6 +58,45 @@ final class CheckpointTests: XCTestCase {
         assertRejected(corrupt, "do not match their recorded SHA-256")
     }
 
+    /// A version-1 file (the lecture's net: metadata input, hidden, classes) still loads, as
+    /// 784-H-10 sigmoid with the lecture's init.
+    func testVersionOneStillLoads() throws {
+        let original = sample()
+        var metadata = original.metadata
+        for key in ["layers", "activation", "init"] { metadata[key] = nil }
+        metadata["format_version"] = "1"
+        (metadata["input"], metadata["hidden"], metadata["classes"]) = ("6", "3", "10")
+        let p = original.net.parameterArray
+        let tensors = original.net.layout.tensors.map { Tensor(name: $0.name, shape: $0.shape, values: Array(p[$0.range])) }
+        let decoded = try TrainingCheckpoint.decode(SafeTensors.encode(tensors: tensors, metadata: metadata), path: "v1")
+        XCTAssertEqual(decoded.net.spec, NetworkSpec(input: 6, hidden: [3], output: 10))
+        XCTAssertEqual(decoded.net.parameterArray.map(\.bitPattern), p.map(\.bitPattern))
+        XCTAssertEqual(decoded.configuration, original.configuration)
+    }
+
+    /// Metadata that declares a network its tensors do not hold, or one beyond the limits, is
+    /// refused with one line before anything of that size is allocated.
+    func testHostileNetworkMetadataIsRefusedBeforeAllocating() {
+        let original = sample()
+        let p = original.net.parameterArray
+        let tensors = original.net.layout.tensors.map { Tensor(name: $0.name, shape: $0.shape, values: Array(p[$0.range])) }
+        func with(_ changes: [String: String?]) -> [UInt8] {
+            var metadata = original.metadata
+            for (k, v) in changes { metadata[k] = v }
+            return SafeTensors.encode(tensors: tensors, metadata: metadata)
+        }
+        assertRejected(with(["layers": "16777216,8192,64"]), "tensor W1 is missing or not of shape [16777216, 8192]")
+        assertRejected(with(["layers": "6,3,10,10"]), "expected W1, b1, W2, b2, W3, b3")
+        assertRejected(with(["layers": "6,0,10"]), "network sizes 6-0-10 are out of range")
+        assertRejected(with(["layers": "6,3,100000"]), "out of range")
+        assertRejected(with(["layers": "6,,10"]), "not a list of at least 3 widths")
+        assertRejected(with(["layers": "6,10"]), "not a list of at least 3 widths")
+        assertRejected(with(["layers": nil]), "metadata lacks \"layers\"")
+        assertRejected(with(["activation": "swish"]), "activation \"swish\" or init")
+        assertRejected(with(["format_version": "3"]), "this ptrain reads versions 1-2")
+        assertRejected(with(["format_version": "1"]), "metadata lacks \"input\"")
+    }
+
     func testResumeRefusesAnotherRun() throws {
         let saved = sample()
         var c = saved.configuration
@@ -72,6 +111,16 @@ final class CheckpointTests: XCTestCase {
         other = c
         other.learningRate = 0.2
         XCTAssertThrowsError(try saved.checkResumable(as: other, datasetSHA256: saved.datasetSHA256, input: 6, path: "p")) { XCTAssert("\($0)".contains("--learning-rate")) }
+        other = c
+        other.hidden = [3, 2]
+        XCTAssertThrowsError(try saved.checkResumable(as: other, datasetSHA256: saved.datasetSHA256, input: 6, path: "p")) { XCTAssert("\($0)".contains("--hidden 3 in the checkpoint, 3,2 now")) }
+        other = c
+        other.activation = .relu
+        XCTAssertThrowsError(try saved.checkResumable(as: other, datasetSHA256: saved.datasetSHA256, input: 6, path: "p")) { XCTAssert("\($0)".contains("--activation sigmoid in the checkpoint, relu now")) }
+        other = c
+        other.initialization = .he
+        XCTAssertThrowsError(try saved.checkResumable(as: other, datasetSHA256: saved.datasetSHA256, input: 6, path: "p")) { XCTAssert("\($0)".contains("--init lecture in the checkpoint, he now")) }
+        XCTAssertThrowsError(try saved.checkResumable(as: c, datasetSHA256: saved.datasetSHA256, input: 7, path: "p")) { XCTAssert("\($0)".contains("input width 6 in the checkpoint, 7 now")) }
         other = c
         other.iterations = 100
         XCTAssertThrowsError(try saved.checkResumable(as: other, datasetSHA256: saved.datasetSHA256, input: 6, path: "p")) { XCTAssert("\($0)".contains("already holds 123 iterations")) }

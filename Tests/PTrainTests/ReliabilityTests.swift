@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import Model
 import TestSupport
 import XCTest
 
@@ -48,14 +49,48 @@ final class ReliabilityTests: XCTestCase {
         let process = try runAndSignal(common + ["--workers", "1", "--checkpoint", path, "--checkpoint-every", "200"],
                                        checkpoint: path, signal: SIGINT, after: delay)
         guard process.terminationStatus == 75 else {
-            // The run finished before the signal arrived on a fast machine: nothing to resume.
             XCTAssertEqual(process.terminationStatus, 0, "SIGINT \(delay) s after the first checkpoint (seed \(random.seed))")
-            return
+            throw XCTSkip("the run finished before the signal arrived (SIGINT \(delay) s after the first checkpoint): nothing to resume")
         }
         let saved = try TrainingCheckpoint.read(path)
         XCTAssertLessThan(saved.iteration, 4000)
         let resumed = try digest(try runPTrain(common + ["--workers", "3", "--placement", "compact", "--resume", path]))
         XCTAssertEqual(resumed, uninterrupted, "interrupted at iteration \(saved.iteration) (SIGINT after \(delay) s)")
+    }
+
+    /// Issue 21's acceptance, through the CLI: a three-hidden-layer tanh net ends with one digest
+    /// for workers 1, 2, 3 and 8, every placement, and a SIGINT then a resume at another worker
+    /// count; and Python, reading the resumed run's checkpoint, finds the accuracy ptrain reports.
+    func testDeepNetSameBitsForAnyWorkersPlacementAndResume() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("deep.safetensors").path
+        let common = ["--hidden", "128,64,32", "--activation", "tanh", "--init", "glorot", "--iterations", "3000", "--json"]
+        let reference = try digest(try runPTrain(common + ["--workers", "1"]))
+        for workers in ["2", "3", "8"] {
+            XCTAssertEqual(try digest(try runPTrain(common + ["--workers", workers])), reference, "\(workers) workers")
+        }
+        for placement in ["spread", "compact", "none"] {
+            XCTAssertEqual(try digest(try runPTrain(common + ["--workers", "3", "--placement", placement])), reference, placement)
+        }
+        var random = TestRandom(seed: UInt64(Date().timeIntervalSince1970))
+        let delay = Double(random.int(below: 400)) / 1000
+        let process = try runAndSignal(common + ["--workers", "2", "--checkpoint", path, "--checkpoint-every", "100"],
+                                       checkpoint: path, signal: SIGINT, after: delay)
+        guard process.terminationStatus == 75 else {
+            XCTAssertEqual(process.terminationStatus, 0, "SIGINT \(delay) s after the first checkpoint (seed \(random.seed))")
+            throw XCTSkip("the run finished before the signal arrived (SIGINT \(delay) s after the first checkpoint): nothing to resume")
+        }
+        let saved = try TrainingCheckpoint.read(path)
+        XCTAssertEqual(saved.net.spec, NetworkSpec(input: 784, hidden: [128, 64, 32], output: 10, activation: .tanh, initialization: .glorot))
+        let resumed = try runPTrain(common + ["--workers", "8", "--placement", "compact", "--resume", path, "--checkpoint", path])
+        XCTAssertEqual(try digest(resumed), reference, "interrupted at iteration \(saved.iteration) (SIGINT after \(delay) s)")
+        let reported = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8)) as? [String: Any])
+        let python = try evaluateWithPython(path)
+        XCTAssertEqual(python["params_sha256_ok"] as? Bool, true)
+        XCTAssertEqual(python["layers"] as? [Int], [784, 128, 64, 32, 10])
+        // numpy evaluates in float64: at most 2 near-ties of 10,000 may flip.
+        XCTAssertEqual(python["test_accuracy"] as! Double, reported["test_accuracy"] as! Double, accuracy: 0.0002)
     }
 
     /// Sends SIGTERM to a run whose stopping is slow, waits until ptrain says it is stopping, then
@@ -177,28 +212,11 @@ final class ReliabilityTests: XCTestCase {
         let evaluated = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]
         XCTAssertEqual(evaluated["test_accuracy"] as? Double, reported["test_accuracy"] as? Double)
         XCTAssertEqual(evaluated["params_sha256"] as? String, reported["params_sha256"] as? String)
-        // Python's safetensors + numpy read the same model (skipped where they are not installed).
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("python/evaluate_checkpoint.py")
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = ["python3", "-c", "import numpy, safetensors"]
-        probe.standardError = FileHandle.nullDevice
-        if (try? probe.run()) != nil {
-            probe.waitUntilExit()
-            if probe.terminationStatus == 0 {
-                let python = Process(), out = Pipe()
-                python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                python.arguments = ["python3", script.path, ckpt, embeddedMNISTFolder.path]
-                python.standardOutput = out
-                try python.run()
-                let data = out.fileHandleForReading.readDataToEndOfFile()
-                python.waitUntilExit()
-                let result = try JSONSerialization.jsonObject(with: data) as! [String: Any]
-                XCTAssertEqual(result["params_sha256_ok"] as? Bool, true)
-                // numpy evaluates in float64: at most 2 near-ties of 10,000 may flip.
-                XCTAssertEqual(result["test_accuracy"] as! Double, reported["test_accuracy"] as! Double, accuracy: 0.0002)
-            }
-        }
+        // Python's safetensors + numpy read the same model.
+        let result = try evaluateWithPython(ckpt)
+        XCTAssertEqual(result["params_sha256_ok"] as? Bool, true)
+        // numpy evaluates in float64: at most 2 near-ties of 10,000 may flip.
+        XCTAssertEqual(result["test_accuracy"] as! Double, reported["test_accuracy"] as! Double, accuracy: 0.0002)
     }
 
     func testVerifyCommand() throws {

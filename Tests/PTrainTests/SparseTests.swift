@@ -138,13 +138,16 @@ final class SparseTests: XCTestCase {
     }
 
     /// The whole gradient from sparse MNIST rows equals the dense one bit for bit, with one GEMM
-    /// k-block over the batch (100 rows) and with two (600 rows).
+    /// k-block over the batch (100 rows) and with two (600 rows), for the lecture's net and for
+    /// deeper nets of each activation (only layer 1 reads the input).
     func testSparseGradientEqualsDenseBitwise() {
         let train = Self.mnist.train
+        let specs = [NetworkSpec(), NetworkSpec(hidden: [40, 24], activation: .relu, initialization: .he),
+                     NetworkSpec(hidden: [30, 20, 10], activation: .tanh, initialization: .glorot)]
         for kernels in supportedKernelSets {
             var random = TestRandom(seed: 8)
-            for batchSize in [100, 600] {
-                let net = Network(spec: NetworkSpec(), seed: 8)
+            for (batchSize, spec) in [100, 600].flatMap({ b in specs.map { (b, $0) } }) {
+                let net = Network(spec: spec, seed: 8)
                 let dense = BatchBuffers(layout: net.layout, batchSize: batchSize)
                 let sparse = BatchBuffers(layout: net.layout, batchSize: batchSize, sparseInput: true)
                 for r in 0..<batchSize {
@@ -156,7 +159,7 @@ final class SparseTests: XCTestCase {
                 let backprop = Backprop(kernels: kernels.functions, layout: net.layout)
                 backprop.gradient(net, dense, WorkerScratch(layout: net.layout))
                 backprop.gradient(net, sparse, WorkerScratch(layout: net.layout, batchSize: batchSize), input: .sparse(Self.mnistSparse.rows))
-                XCTAssertEqual(bits(Array(sparse.gradients.buffer)), bits(Array(dense.gradients.buffer)), "\(kernels.variant) batch \(batchSize)")
+                XCTAssertEqual(bits(Array(sparse.gradients.buffer)), bits(Array(dense.gradients.buffer)), "\(kernels.variant) batch \(batchSize) \(spec.description)")
                 XCTAssertEqual(sparse.meanLoss.bitPattern, dense.meanLoss.bitPattern)
             }
         }

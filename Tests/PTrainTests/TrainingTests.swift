@@ -1,3 +1,4 @@
+import Checkpoint
 import Dataset
 import Kernels
 import Model
@@ -10,13 +11,15 @@ final class TrainingTests: XCTestCase {
     static let mnist = try! MNIST.loadEmbedded()
 
     func train(iterations: Int, workers: Int = 1, placement: PlacementPolicy = .spread, sampling: SamplingMode = .replacement,
-               seed: UInt64 = 1, kernels: KernelSet? = nil, topology: Topology = .discover()) throws -> (Network, TrainingOutcome, KernelSet) {
+               seed: UInt64 = 1, kernels: KernelSet? = nil, topology: Topology = .discover(),
+               network: (TrainingConfiguration) -> TrainingConfiguration = { $0 }) throws -> (Network, TrainingOutcome, KernelSet) {
         var c = TrainingConfiguration()
         c.iterations = iterations
         c.workers = workers
         c.placement = placement
         c.sampling = sampling
         c.seed = seed
+        c = network(c)
         let k = try kernels ?? KernelSet.best()
         let net = Network(spec: c.spec(input: 784, classes: 10), seed: seed)
         let trainer = Trainer(configuration: c, net: net, train: Self.mnist.train, kernels: k, topology: topology)
@@ -55,6 +58,62 @@ final class TrainingTests: XCTestCase {
             XCTAssertEqual(try train(iterations: 150, workers: 3, sampling: sampling, topology: quotaOfOne).0.parametersSHA256, reference,
                            "\(sampling), a CPU quota of one CPU")
         }
+    }
+
+    /// The contract for other networks: every activation (each with its own depth, widths and
+    /// initialisation, one with a batch that splits unevenly): one digest for every worker count
+    /// and placement, in both sampling modes.
+    func testSameBitsForAnyWorkerCountOnDeepNets() throws {
+        let shapes: [(hidden: [Int], initialization: Initialization, batch: Int)] = [
+            ([100, 50], .he, 37), ([128, 64, 32], .glorot, 100), ([33, 17, 9], .lecture, 100)]
+        let networks = ActivationKind.allCases.enumerated().map { i, activation -> (String, (TrainingConfiguration) -> TrainingConfiguration) in
+            let shape = shapes[(i + 2) % shapes.count]
+            return ("\(shape.hidden) \(activation) \(shape.initialization), batch \(shape.batch)", { c in
+                var c = c
+                c.hidden = shape.hidden
+                c.activation = activation
+                c.initialization = shape.initialization
+                c.batchSize = shape.batch
+                return c
+            })
+        }
+        for (name, network) in networks {
+            for sampling in SamplingMode.allCases {
+                let reference = try train(iterations: 60, sampling: sampling, network: network).0.parametersSHA256
+                for workers in [2, 3, 8] {
+                    XCTAssertEqual(try train(iterations: 60, workers: workers, sampling: sampling, network: network).0.parametersSHA256,
+                                   reference, "\(name), \(sampling), \(workers) workers")
+                }
+                for placement in PlacementPolicy.allCases {
+                    XCTAssertEqual(try train(iterations: 60, workers: 4, placement: placement, sampling: sampling, network: network).0.parametersSHA256,
+                                   reference, "\(name), \(sampling), placement \(placement)")
+                }
+            }
+        }
+    }
+
+    /// A deep net stopped after 40 iterations, saved and read back, and continued at another
+    /// worker count ends with the uninterrupted run's bits.
+    func testDeepNetResumedAtAnotherWorkerCountEqualsUninterrupted() throws {
+        func deep(_ c: TrainingConfiguration) -> TrainingConfiguration {
+            var c = c
+            c.hidden = [64, 32, 16]
+            c.activation = .relu
+            c.initialization = .he
+            return c
+        }
+        let kernels = try KernelSet.best()
+        let uninterrupted = try train(iterations: 100, workers: 2, kernels: kernels, network: deep).0.parametersSHA256
+        let (first, _, _) = try train(iterations: 40, workers: 1, kernels: kernels, network: deep)
+        var c = deep(TrainingConfiguration())
+        c.iterations = 100
+        c.workers = 3
+        let saved = try TrainingCheckpoint.decode(TrainingCheckpoint(net: first, iteration: 40, configuration: c, datasetSHA256: "x",
+                                                                     kernels: kernels.variant.rawValue).encoded(), path: "mem")
+        XCTAssertEqual(saved.net.spec, first.spec)
+        let builder = RunBuilder(kernels: kernels)
+        XCTAssertEqual(builder.trainer(c, net: saved.net, train: Self.mnist.train, start: saved.iteration).run().stop, .completed)
+        XCTAssertEqual(saved.net.parametersSHA256, uninterrupted)
     }
 
     func testSeedsMatter() throws {

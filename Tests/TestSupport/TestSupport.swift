@@ -142,3 +142,45 @@ public func parameterPartition(_ spec: NetworkSpec, _ part: Int, _ parts: Int) -
     (0..<spec.layerCount).map { ParameterSlice(layer: $0, rows: evenSplit(spec.widths[$0], part, parts)) }
         + (part == parts - 1 ? [.biasesOnly] : [])
 }
+
+/// A Python interpreter with numpy and safetensors, for the checks that Python reads ptrain's
+/// checkpoints: `$PTRAIN_PYTHON` (CI sets it to a virtual environment's), else `python3` on PATH.
+/// Where neither has both packages the calling test is skipped — unless `CI=true`, where a missing
+/// prerequisite of a required check fails the run instead of passing it silently.
+public func checkpointPython() throws -> String {
+    let candidates = [ProcessInfo.processInfo.environment["PTRAIN_PYTHON"], "python3"].compactMap { $0 }.filter { !$0.isEmpty }
+    for python in candidates {
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = [python, "-c", "import numpy, safetensors"]
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { continue }
+        probe.waitUntilExit()
+        if probe.terminationStatus == 0 { return python }
+    }
+    let message = "no Python with numpy and safetensors (tried \(candidates.joined(separator: ", "))); set PTRAIN_PYTHON to one"
+    if ProcessInfo.processInfo.environment["CI"] == "true" {
+        XCTFail(message)
+        throw CIPrerequisiteMissing(message: message)
+    }
+    throw XCTSkip(message)
+}
+
+struct CIPrerequisiteMissing: Error { var message: String }
+
+/// Runs Tests/python/evaluate_checkpoint.py on `checkpoint` against the embedded MNIST test set;
+/// returns its JSON object.
+public func evaluateWithPython(_ checkpoint: String) throws -> [String: Any] {
+    let python = try checkpointPython()
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("python/evaluate_checkpoint.py")
+    let process = Process(), out = Pipe()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [python, script.path, checkpoint, embeddedMNISTFolder.path]
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    XCTAssertEqual(process.terminationStatus, 0, "evaluate_checkpoint.py \(checkpoint)")
+    return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+}
