@@ -44,7 +44,7 @@ struct EndToEndBenchmark: ParsableCommand {
         _ = trainOnce(config, data: mnist.train, kernels: kernels, topology: topology)  // warm-up
         // Each timed run is paired with a measurement of the FMA peak just before it, so a change
         // in the machine's load between runs moves the run and its floor alike.
-        let flops = flopsPerIteration(hidden: 100, batch: 100) * Double(iterations)
+        let flops = flopsPerIteration(widths: [784, 100, 10], batch: 100) * Double(iterations)
         var peaks: [Double] = [], runs: [Double] = []
         for _ in 0..<repeats {
             peaks.append(fmaPeak(threads: min(workers, cores), repeats: 1).median)
@@ -56,9 +56,9 @@ struct EndToEndBenchmark: ParsableCommand {
         print("FMA peak on \(min(workers, cores)) core(s), measured before each timed run: median \(fixed(peak.median)) GFLOP/s (min \(fixed(peak.min)), max \(fixed(peak.max))); FLOP floor of \(iterations) iterations at the median: \(fixed(floor, 2)) s")
         let rate = Double(iterations * 100) / times.median
         // The vectorized exp/sigmoid/softmax against the Float64 reference path, on one trained model.
-        let net = Network(spec: config.spec(input: 784, classes: 10), seed: config.seed)
-        _ = Trainer(configuration: config, net: net, train: mnist.train, kernels: kernels, topology: topology).run()
-        let fast = Evaluator.evaluate(net, on: mnist.test, kernels: kernels.functions).accuracy
+        let builder = RunBuilder(kernels: kernels, topology: topology)
+        let net = builder.train(config, on: mnist.train).net
+        let fast = builder.evaluate(net, on: mnist.test).accuracy
         let reference = ReferenceNet<Double>(net).accuracy(
             (0..<mnist.test.count * 784).map { Double(mnist.test.pixels[$0]) / 255 }, labels: mnist.test.labels.map(Int.init))
         print("test accuracy of the trained model: fast kernels \(fast), Float64 reference path \(reference), difference \(abs(fast - reference))")

@@ -13,8 +13,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 /// One in-process training run with the engine ptrain uses; returns its outcome (the train time
 /// excludes loading and evaluation).
 func trainOnce(_ config: TrainingConfiguration, data: LabeledImages, kernels: KernelSet, topology: Topology) -> TrainingOutcome {
-    let net = Network(spec: config.spec(input: data.pixelsPerImage, classes: 10), seed: config.seed)
-    return Trainer(configuration: config, net: net, train: data, kernels: kernels, topology: topology).run()
+    RunBuilder(kernels: kernels, topology: topology).train(config, on: data).outcome
 }
 
 /// The machine's own limit for N workers: N independent one-worker runs of `config` at once, run
@@ -29,8 +28,8 @@ func independentRuns(_ config: TrainingConfiguration, cpus: [Int], data: Labeled
     concurrently(cpus.count) { i in
         let node = topology.nodes.first { $0.cpus.contains(cpus[i]) }?.id ?? 0
         let alone = Topology(nodes: [.init(id: node, cpus: [cpus[i]])], source: "one CPU")
-        let net = Network(spec: single.spec(input: data.pixelsPerImage, classes: 10), seed: single.seed)
-        _ = Trainer(configuration: single, net: net, train: data, kernels: kernels, topology: alone).run { _ in stamps[i].record() }
+        let builder = RunBuilder(kernels: kernels, topology: alone)
+        _ = builder.trainer(single, net: builder.initialNetwork(single, for: data), train: data).run { _ in stamps[i].record() }
     }
     let start = stamps.map { $0.first }.max()!, end = stamps.map { $0.last }.min()!
     let iterations = stamps.map { $0.count(in: start...end) }.reduce(0, +)
@@ -68,10 +67,14 @@ final class ChainSinks: @unchecked Sendable {
 }
 let chainSinks = ChainSinks()
 
-/// FLOPs of one training iteration of a (input, hidden, 10) net with batch B: the five GEMMs
-/// x·W1, z1·W2 (forward), dy·W2ᵀ, xᵀ·da1, z1ᵀ·dy (backward), 2·m·k·n each. The elementwise work
-/// (sigmoid, softmax, update) is not counted: it is the floor a GEMM-bound trainer cannot beat.
-func flopsPerIteration(input: Int = 784, hidden: Int, batch: Int) -> Double {
-    let b = Double(batch), i = Double(input), h = Double(hidden), o = 10.0
-    return 2 * b * i * h + 2 * b * h * o + 2 * b * o * h + 2 * i * b * h + 2 * h * b * o
+/// FLOPs of one training iteration of a net of these widths with batch B: per layer l the GEMMs
+/// in·W_l (forward) and inᵀ·d_l (dW_l), and for every layer above the first d_l·W_lᵀ (backward to
+/// its input), 2·m·k·n each: 6·B·in·out per layer, 4·B·in·out for the first. For 784-100-10 that
+/// is x·W1, z1·W2, dy·W2ᵀ, xᵀ·da1, z1ᵀ·dy. The elementwise work (activations, softmax, update) is
+/// not counted: it is the floor a GEMM-bound trainer cannot beat.
+func flopsPerIteration(widths: [Int], batch: Int) -> Double {
+    let b = Double(batch)
+    return (1..<widths.count).map { l in
+        Double(l == 1 ? 4 : 6) * b * Double(widths[l - 1]) * Double(widths[l])
+    }.reduce(0, +)
 }

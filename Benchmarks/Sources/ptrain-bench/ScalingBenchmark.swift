@@ -2,6 +2,7 @@ import ArgumentParser
 import Dataset
 import Foundation
 import Kernels
+import Model
 import Parallel
 import Plotting
 import Training
@@ -18,8 +19,8 @@ struct ScalingBenchmark: ParsableCommand {
     @Option(help: "Folder for the CSV, JSON and SVG files.")
     var output = "Benchmarks/results"
 
-    @Option(parsing: .upToNextOption, help: "Scenarios to run, of: default, heavy, weak.")
-    var scenarios = ["default", "heavy", "weak"]
+    @Option(parsing: .upToNextOption, help: "Scenarios to run, of: default, heavy, deep, weak.")
+    var scenarios = ["default", "heavy", "deep", "weak"]
 
     @Flag(help: "Skip the numpy peer.")
     var noNumpy = false
@@ -30,7 +31,9 @@ struct ScalingBenchmark: ParsableCommand {
     struct Scenario {
         var key: String
         var name: String
-        var hidden: Int
+        var hidden: [Int]
+        var activation: ActivationKind = .sigmoid
+        var initialization: Initialization = .lecture
         /// Global batch for a worker count.
         var batch: (Int) -> Int
         var iterations: Int
@@ -85,7 +88,10 @@ struct ScalingBenchmark: ParsableCommand {
         var scenario: String
         var workers: Int
         var batch_size: Int
+        /// The first hidden layer's width.
         var hidden: Int
+        /// Every layer's width, input to classes (absent in files from before deep scenarios).
+        var layers: [Int]?
         var iterations: Int
         var samples_per_second_median: Double
         var samples_per_second_min: Double
@@ -105,7 +111,7 @@ struct ScalingBenchmark: ParsableCommand {
     }
 
     func validate() throws {
-        let known = ["default", "heavy", "weak"]
+        let known = ["default", "heavy", "deep", "weak"]
         for name in scenarios where !known.contains(name) {
             throw ValidationError("--scenarios: unknown scenario '\(name)'; use some of \(known.joined(separator: ", "))")
         }
@@ -128,9 +134,13 @@ struct ScalingBenchmark: ParsableCommand {
         if counts.last! < 2 * cores { counts.append(2 * cores) }
         print("scaling on \(cores) allowed CPU(s) (\(topology.nodes.count) NUMA node(s), \(topology.source)), kernels \(kernels.variant.rawValue), \(repeats) runs per point")
         let all = [
-            Scenario(key: "default", name: "strong: default run (batch 100, hidden 100)", hidden: 100, batch: { _ in 100 }, iterations: 10_000, weak: false),
-            Scenario(key: "heavy", name: "strong: heavy (batch 1000, hidden 1024)", hidden: 1024, batch: { _ in 1000 }, iterations: 200, weak: false),
-            Scenario(key: "weak", name: "weak: 100 rows per worker (hidden 100)", hidden: 100, batch: { 100 * $0 }, iterations: 2000, weak: true),
+            Scenario(key: "default", name: "strong: default run (batch 100, hidden 100)", hidden: [100], batch: { _ in 100 }, iterations: 10_000, weak: false),
+            Scenario(key: "heavy", name: "strong: heavy (batch 1000, hidden 1024)", hidden: [1024], batch: { _ in 1000 }, iterations: 200, weak: false),
+            // A deep ReLU net, where the layers above the first (2.1 of its 2.9 million weights)
+            // dominate: 784-1024-1024-1024-10, 8.9 GFLOP per iteration (`flopsPerIteration`).
+            Scenario(key: "deep", name: "strong: deep (batch 512, 784-1024-1024-1024-10 relu)", hidden: [1024, 1024, 1024],
+                     activation: .relu, initialization: .he, batch: { _ in 512 }, iterations: 20, weak: false),
+            Scenario(key: "weak", name: "weak: 100 rows per worker (hidden 100)", hidden: [100], batch: { 100 * $0 }, iterations: 2000, weak: true),
         ]
         // The CPUs the engine's N = `cores` workers are pinned to: the limit rounds' independent runs use the same.
         let cpus = Placement(topology: topology, workers: cores, policy: .spread).slots.compactMap(\.cpu)
@@ -153,6 +163,8 @@ struct ScalingBenchmark: ParsableCommand {
             func configuration(workers n: Int) -> TrainingConfiguration {
                 var config = TrainingConfiguration()
                 config.hidden = s.hidden
+                config.activation = s.activation
+                config.initialization = s.initialization
                 config.batchSize = s.batch(n)
                 config.iterations = s.iterations
                 config.workers = n
@@ -182,7 +194,8 @@ struct ScalingBenchmark: ParsableCommand {
                 let paired = Stats(zip(rates, baseRates).map { $0 / $1 }).median
                 let efficiency = s.weak ? stats.median / (base * Double(n)) : speedup / Double(n)
                 let us = 1e6 / Double(s.iterations)
-                let p = Point(scenario: s.name, workers: n, batch_size: config.batchSize, hidden: s.hidden, iterations: s.iterations,
+                let p = Point(scenario: s.name, workers: n, batch_size: config.batchSize, hidden: s.hidden[0],
+                              layers: [784] + s.hidden + [10], iterations: s.iterations,
                               samples_per_second_median: stats.median, samples_per_second_min: stats.min, samples_per_second_max: stats.max,
                               speedup: speedup, speedup_paired: paired, efficiency: efficiency,
                               compute_us: median.phases.compute * us, reduction_us: median.phases.reduction * us,
@@ -202,10 +215,7 @@ struct ScalingBenchmark: ParsableCommand {
             // The limit: as many independent one-worker runs as CPUs, at once, one per CPU, in
             // rounds with a one-worker and an N-worker run of the engine.
             guard !s.weak, cores > 1 else { continue }
-            var config = TrainingConfiguration()
-            config.hidden = s.hidden
-            config.batchSize = s.batch(1)
-            config.iterations = s.iterations
+            let config = configuration(workers: 1)
             var many = config
             many.workers = cores
             let samples = Double(s.iterations * config.batchSize)
@@ -285,7 +295,7 @@ struct ScalingBenchmark: ParsableCommand {
     }
 
     func plot(_ points: [Point]) throws {
-        let colors = ["#1f77b4", "#d62728", "#2ca02c"]
+        let colors = ["#1f77b4", "#d62728", "#9467bd", "#2ca02c"]
         let scenarios = uniqueScenarios(points)
         func series(_ value: (Point) -> Double) -> [LineChart.Series] {
             scenarios.enumerated().map { i, s in

@@ -79,7 +79,8 @@ struct ScalingModel {
         var lines = [String(format: "projection (docs/scaling.md; a projection, not a measurement), t_line fitted to the default run at N=2: %.1f ns", tLine * 1000) + clamped,
                      "scenario                                     measured / projected efficiency at N <= \(cores)   | projected N=8    16    64 | 2 nodes N=16   64 | 4 nodes N=64"]
         for s in uniqueScenarios(points) where !s.hasPrefix("weak") {
-            guard let one = points.first(where: { $0.scenario == s && $0.workers == 1 }) else { continue }
+            // The model counts the lines of a one-hidden-layer net; deeper scenarios are measured only.
+            guard let one = points.first(where: { $0.scenario == s && $0.workers == 1 }), (one.layers?.count ?? 3) == 3 else { continue }
             let checks = points.filter { $0.scenario == s && $0.workers > 1 && $0.workers <= cores }
                 .map { String(format: "N=%d %.2f / %.2f", $0.workers, $0.efficiency, efficiency(one, workers: $0.workers, nodes: 1, tLine: tLine)) }
                 .joined(separator: "  ")

@@ -177,9 +177,8 @@ public final class Backprop: @unchecked Sendable {
         }
         let first = stack[0]
         let w1 = net.parameters.pointer + first.weights.lowerBound
-        let kernels = self.kernels
         sparseW1Gradient(x, batch, scratch, pixels: slice.rows) { k, row in
-            rule.apply(kernels, w1 + k * first.outputs, row, count: first.outputs, offset: first.weights.lowerBound + k * first.outputs)
+            rule.apply(self.kernels, w1 + k * first.outputs, row, count: first.outputs, offset: first.weights.lowerBound + k * first.outputs)
         }
         var rest = slice
         rest.rows = 0..<0
