@@ -4,7 +4,8 @@ import Model
 import Training
 
 /// A resumable training state in a safetensors file: tensors W1, b1, ..., WL, bL (Float32, the
-/// shapes of `ParameterLayout`) and metadata strings. The format is specified in docs/checkpoints.md.
+/// shapes of `ParameterLayout`), the optimizer's state tensors (`velocity.W1`, `m.W1`, `v.W1`, ...)
+/// and metadata strings. The format is specified in docs/checkpoints.md.
 ///
 /// Because batches are a pure function of (seed, iteration) (Philox is counter-based), the sampler
 /// state *is* the iteration: resuming at iteration i recomputes exactly the batches an
@@ -28,18 +29,35 @@ public struct TrainingCheckpoint {
     public var configuration: TrainingConfiguration
     public var datasetSHA256: String
     public var kernels: String
+    /// The optimizer's state after `iteration` (none for SGD).
+    public var optimizerState: OptimizerState
 
-    public init(net: Network, iteration: Int, configuration: TrainingConfiguration, datasetSHA256: String, kernels: String) {
+    public init(net: Network, iteration: Int, configuration: TrainingConfiguration, datasetSHA256: String, kernels: String,
+                optimizerState: OptimizerState? = nil) {
         self.net = net
         self.iteration = iteration
         self.configuration = configuration
         self.datasetSHA256 = datasetSHA256
         self.kernels = kernels
+        self.optimizerState = optimizerState ?? OptimizerState(slots: configuration.update.stateSlots, parameterCount: net.layout.count)
+        precondition(self.optimizerState.slots == configuration.optimizer.kind.stateNames.count
+                     && self.optimizerState.parameterCount == net.layout.count)
+    }
+
+    /// A Float32 setting as a decimal for people and its exact bits in hex (`NAME_bits`).
+    static func float(_ key: String, _ value: Float) -> [String: String] {
+        [key: "\(value)", key + "_bits": String(value.bitPattern, radix: 16)]
     }
 
     public var metadata: [String: String] {
-        let c = configuration, spec = net.spec
-        return [
+        let c = configuration, spec = net.spec, o = c.optimizer, schedule = c.schedule
+        let optimizer: [String: String] = ["optimizer": o.kind.rawValue, "schedule": schedule.kind.rawValue,
+                                           "warmup": String(schedule.warmup), "decay_every": String(schedule.decayEvery)]
+            .merging(Self.float("momentum", o.momentum)) { a, _ in a }.merging(Self.float("beta1", o.beta1)) { a, _ in a }
+            .merging(Self.float("beta2", o.beta2)) { a, _ in a }.merging(Self.float("epsilon", o.epsilon)) { a, _ in a }
+            .merging(Self.float("weight_decay", o.weightDecay)) { a, _ in a }
+            .merging(Self.float("decay_factor", schedule.decayFactor)) { a, _ in a }
+        return optimizer.merging([
             "format": Self.format, "format_version": String(Self.formatVersion),
             "iteration": String(iteration), "iterations": String(c.iterations),
             "seed": String(c.seed), "batch_size": String(c.batchSize),
@@ -51,12 +69,21 @@ public struct TrainingCheckpoint {
             "dataset_sha256": datasetSHA256,
             "workers": String(c.workers), "placement": c.placement.rawValue, "kernels": kernels,
             "params_sha256": net.parametersSHA256,
-        ]
+        ]) { a, _ in a }
     }
 
+    /// The tensors in file order: the parameters (W1, b1, ..., so the data section starts with the
+    /// parameter buffer), then each state slot's copy of them, named `SLOT.TENSOR`.
     public func encoded() -> [UInt8] {
         let p = net.parameterArray
-        let tensors = net.layout.tensors.map { Tensor(name: $0.name, shape: $0.shape, values: Array(p[$0.range])) }
+        var tensors = net.layout.tensors.map { Tensor(name: $0.name, shape: $0.shape, values: Array(p[$0.range])) }
+        let state = optimizerState.buffer.pointer, count = net.layout.count
+        for (s, slot) in configuration.optimizer.kind.stateNames.enumerated() {
+            tensors += net.layout.tensors.map {
+                Tensor(name: "\(slot).\($0.name)", shape: $0.shape,
+                       values: Array(UnsafeBufferPointer(start: state + s * count + $0.range.lowerBound, count: $0.range.count)))
+            }
+        }
         return SafeTensors.encode(tensors: tensors, metadata: metadata)
     }
 
@@ -141,12 +168,16 @@ public struct TrainingCheckpoint {
         c.seed = seed
         c.sampling = sampling
         c.workers = max(try int("workers"), 1)
+        if version >= 2 { (c.optimizer, c.schedule) = try optimizer(m, path: path) }
         // The tensors are checked against the spec before the network is allocated: a header that
         // declares a huge network cannot make ptrain allocate it (the tensors themselves are
         // bounded by the file's length).
         let layout = ParameterLayout(spec)
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let expected = layout.tensors
+        let slots = c.optimizer.kind.stateNames
+        let expected = ([""] + slots.map { $0 + "." }).flatMap { prefix in
+            layout.tensors.map { (name: prefix + $0.name, range: $0.range, shape: $0.shape) }
+        }
         guard byName.count == expected.count else {
             throw CheckpointError(path: path, problem: "holds tensors \(byName.keys.sorted()), expected \(expected.map(\.name).joined(separator: ", "))")
         }
@@ -156,15 +187,46 @@ public struct TrainingCheckpoint {
             }
         }
         let net = Network(spec: spec)
-        for (name, range, _) in expected {
+        let state = OptimizerState(slots: slots.count, parameterCount: layout.count)
+        for (i, (name, range, _)) in expected.enumerated() {
             let values = byName[name]!.values
-            (net.parameters.pointer + range.lowerBound).update(from: values, count: values.count)
+            let slot = i / layout.tensors.count  // 0: the parameters, s + 1: state slot s
+            let target = slot == 0 ? net.parameters.pointer : state.buffer.pointer + (slot - 1) * layout.count
+            (target + range.lowerBound).update(from: values, count: values.count)
         }
         guard net.parametersSHA256 == m["params_sha256"] else {
             throw CheckpointError(path: path, problem: "parameters do not match their recorded SHA-256 (corrupt file)")
         }
         return TrainingCheckpoint(net: net, iteration: try int("iteration"), configuration: c,
-                                  datasetSHA256: try field("dataset_sha256"), kernels: try field("kernels"))
+                                  datasetSHA256: try field("dataset_sha256"), kernels: try field("kernels"), optimizerState: state)
+    }
+
+    /// The optimizer and schedule a version-2 file's metadata declares.
+    static func optimizer(_ m: [String: String], path: String) throws -> (OptimizerSettings, LearningRateSchedule) {
+        func float(_ key: String) throws -> Float {
+            guard let text = m[key + "_bits"], let bits = UInt32(text, radix: 16) else {
+                throw CheckpointError(path: path, problem: "metadata \"\(key)_bits\" is missing or not 8 hex digits")
+            }
+            return Float(bitPattern: bits)
+        }
+        func count(_ key: String) throws -> Int {
+            guard let text = m[key], let v = Int(text), v >= 0 else { throw CheckpointError(path: path, problem: "metadata \"\(key)\" is not a count") }
+            return v
+        }
+        guard let kind = m["optimizer"].flatMap(OptimizerKind.init(rawValue:)) else {
+            throw CheckpointError(path: path, problem: "metadata optimizer \"\(m["optimizer"] ?? "")\" is unknown")
+        }
+        guard let scheduleKind = m["schedule"].flatMap(ScheduleKind.init(rawValue:)) else {
+            throw CheckpointError(path: path, problem: "metadata schedule \"\(m["schedule"] ?? "")\" is unknown")
+        }
+        var o = OptimizerSettings()
+        o.kind = kind
+        (o.momentum, o.beta1, o.beta2) = (try float("momentum"), try float("beta1"), try float("beta2"))
+        (o.epsilon, o.weightDecay) = (try float("epsilon"), try float("weight_decay"))
+        var schedule = LearningRateSchedule()
+        schedule.kind = scheduleKind
+        (schedule.warmup, schedule.decayEvery, schedule.decayFactor) = (try count("warmup"), try count("decay_every"), try float("decay_factor"))
+        return (o, schedule)
     }
 
     /// Refuses a resume that could not continue the same run: another dataset, network, seed,
@@ -183,6 +245,22 @@ public struct TrainingCheckpoint {
         if config.batchSize != c.batchSize { differences.append("--batch-size \(c.batchSize) in the checkpoint, \(config.batchSize) now") }
         if config.learningRate.bitPattern != c.learningRate.bitPattern { differences.append("--learning-rate \(c.learningRate) in the checkpoint, \(config.learningRate) now") }
         if config.sampling != c.sampling { differences.append("--sampling \(c.sampling.rawValue) in the checkpoint, \(config.sampling.rawValue) now") }
+        let (o, now) = (c.optimizer, config.optimizer)
+        if now.kind != o.kind { differences.append("--optimizer \(o.kind.rawValue) in the checkpoint, \(now.kind.rawValue) now") }
+        for (flag, saved, current) in [("--momentum", o.momentum, now.momentum), ("--beta1", o.beta1, now.beta1), ("--beta2", o.beta2, now.beta2),
+                                       ("--epsilon", o.epsilon, now.epsilon), ("--weight-decay", o.weightDecay, now.weightDecay),
+                                       ("--decay-factor", c.schedule.decayFactor, config.schedule.decayFactor)]
+            where saved.bitPattern != current.bitPattern {
+            differences.append("\(flag) \(saved) in the checkpoint, \(current) now")
+        }
+        let (schedule, scheduleNow) = (c.schedule, config.schedule)
+        if scheduleNow.kind != schedule.kind { differences.append("--schedule \(schedule.kind.rawValue) in the checkpoint, \(scheduleNow.kind.rawValue) now") }
+        if scheduleNow.warmup != schedule.warmup { differences.append("--warmup \(schedule.warmup) in the checkpoint, \(scheduleNow.warmup) now") }
+        if scheduleNow.decayEvery != schedule.decayEvery { differences.append("--decay-every \(schedule.decayEvery) in the checkpoint, \(scheduleNow.decayEvery) now") }
+        // A cosine schedule spans the whole run: another length is another schedule.
+        if schedule.kind == .cosine && scheduleNow.kind == .cosine && config.iterations != c.iterations {
+            differences.append("the cosine schedule spans \(c.iterations) iterations in the checkpoint, \(config.iterations) now (--iterations or --epochs)")
+        }
         guard differences.isEmpty else {
             throw CheckpointError(path: path, problem: "cannot resume: " + differences.joined(separator: "; "),
                                   remedy: "resume with the checkpoint's settings (workers and placement may change)")

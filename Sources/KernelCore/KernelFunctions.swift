@@ -23,6 +23,14 @@ public struct KernelFunctions: @unchecked Sendable {
     public let normalizePixels: (UnsafePointer<UInt8>, Int, UnsafeMutablePointer<Float>) -> Void
     /// θ ← θ − η·g; see `Activations.sgdStep`.
     public let sgdStep: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int, Float) -> Void
+    /// SGD with L2 decay; see `UpdateKernels.sgd`. Arguments: p, g, count, rate, decay.
+    public let sgdDecayStep: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int, Float, Float) -> Void
+    /// Momentum and Nesterov; see `UpdateKernels.momentum`. Arguments: p, g, velocity, count, rate,
+    /// momentum, decay, nesterov.
+    public let momentumStep: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Float, Float, Float, Bool) -> Void
+    /// Adam and AdamW; see `UpdateKernels.adam`.
+    public let adamStep: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int,
+                          AdamConstants) -> Void
 
     @inlinable
     public init<M: MultiplyAdd>(_: M.Type) {
@@ -44,6 +52,14 @@ public struct KernelFunctions: @unchecked Sendable {
         exp = { x in Activations.exp(M.self, x) }
         normalizePixels = { source, count, destination in Activations.normalizePixels(M.self, source, count: count, into: destination) }
         sgdStep = { p, g, count, rate in Activations.sgdStep(M.self, p, g, count: count, learningRate: rate) }
+        sgdDecayStep = { p, g, count, rate, decay in UpdateKernels.sgd(p, g, count: count, rate: rate, decay: decay) }
+        momentumStep = { p, g, v, count, rate, mu, decay, nesterov in
+            UpdateKernels.momentum(p, g, velocity: v, count: count, rate: rate, momentum: mu, decay: decay, nesterov: nesterov)
+        }
+        adamStep = { p, g, m, v, count, c in
+            UpdateKernels.adam(p, g, m: m, v: v, count: count, rate: c.rate, beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon,
+                               correction1: c.correction1, correction2: c.correction2, decay: c.decay, decoupled: c.decoupled)
+        }
     }
 
     /// The kernels of `kind`.

@@ -25,9 +25,12 @@ public struct RunBuilder: Sendable {
         Network(spec: spec(config, for: data), seed: config.seed)
     }
 
-    /// A trainer that continues `net` from iteration `start` to `config.iterations`.
-    public func trainer(_ config: TrainingConfiguration, net: Network, train data: LabeledImages, start: Int = 0) -> Trainer {
-        Trainer(configuration: config, net: net, train: data, kernels: kernels, topology: topology, startIteration: start)
+    /// A trainer that continues `net` (and the optimizer's `state`, nil for a new run) from
+    /// iteration `start` to `config.iterations`.
+    public func trainer(_ config: TrainingConfiguration, net: Network, train data: LabeledImages, start: Int = 0,
+                        state: OptimizerState? = nil) -> Trainer {
+        Trainer(configuration: config, net: net, train: data, kernels: kernels, topology: topology, startIteration: start,
+                optimizerState: state)
     }
 
     /// Trains a fresh network for `config` on `data` to the end; returns it with the outcome.

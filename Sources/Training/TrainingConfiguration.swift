@@ -15,8 +15,12 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var activation: ActivationKind = .sigmoid
     /// The lecture's 0.01·N(0, 1).
     public var initialization: Initialization = .lecture
-    /// The lecture's SGD step, 0.1.
+    /// The lecture's SGD step, 0.1: the base rate of every optimizer and schedule.
     public var learningRate: Float = 0.1
+    /// The update rule and its hyperparameters: the lecture's plain SGD.
+    public var optimizer = OptimizerSettings()
+    /// How the learning rate moves over the run: the lecture's constant rate.
+    public var schedule = LearningRateSchedule()
     /// The default seed is fixed so that two plain runs agree.
     public var seed: UInt64 = 1
     public var sampling: SamplingMode = .replacement
@@ -42,6 +46,6 @@ public struct TrainingConfiguration: Equatable, Sendable {
         NetworkSpec(input: input, hidden: hidden, output: classes, activation: activation, initialization: initialization)
     }
 
-    /// The update rule of this run (the lecture's SGD).
-    public var update: any ParameterUpdate { SGD(learningRate: learningRate) }
+    /// The update rule of this run (`optimizer` with `learningRate` and `schedule`).
+    public var update: any ParameterUpdate { optimizer.rule(learningRate: learningRate, schedule: schedule) }
 }

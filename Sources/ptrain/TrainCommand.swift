@@ -41,8 +41,8 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Write the loss of every iteration (and the test accuracy every --eval-every iterations) as CSV.", valueName: "path"))
     var metrics: String?
 
-    @Option(name: .customLong("eval-every"), help: "Iterations between test-set evaluations recorded in --metrics (0: none).")
-    var evalEvery = 0
+    @Option(name: .customLong("eval-every"), help: ArgumentHelp("Test-set evaluations recorded in --metrics: every N iterations (0: none), or epoch (after each iteration that completes an epoch).", valueName: "N|epoch"))
+    var evalEvery = "0"
 
     @Option(help: ArgumentHelp("Draw the loss curve of this run as SVG.", valueName: "path.svg"))
     var plot: String?
@@ -59,19 +59,28 @@ struct Train: ParsableCommand {
     @Flag(help: "Print exactly one JSON object on stdout instead of the summary.")
     var json = false
 
+    /// When --eval-every evaluates.
+    enum EvaluationPoints: Equatable {
+        case every(Int)
+        case epoch
+    }
+
+    var evaluationPoints: EvaluationPoints? {
+        if evalEvery == "epoch" { return .epoch }
+        return Int(evalEvery).flatMap { $0 >= 0 ? .every($0) : nil }
+    }
+
     func validate() throws {
         try hyper.validate(workers: workers)
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be 0 or more, got \(checkpointEvery).") }
         guard checkpointEvery == 0 || checkpoint != nil else { throw ValidationError("--checkpoint-every needs --checkpoint PATH.") }
-        guard evalEvery >= 0 else { throw ValidationError("--eval-every must be 0 or more, got \(evalEvery).") }
+        guard evaluationPoints != nil else { throw ValidationError("--eval-every must be 0 or more iterations, or epoch; got \(evalEvery).") }
         guard trace != nil || (traceFrom == nil && traceCount == nil) else {
             throw ValidationError("--trace-from and --trace-count need --trace PATH.")
         }
         if let traceFrom {
             guard traceFrom >= 1 else { throw ValidationError("--trace-from must be 1 or more, got \(traceFrom).") }
-            guard traceFrom <= hyper.iterations else {
-                throw ValidationError("--trace-from \(traceFrom) is after the run's last iteration (--iterations \(hyper.iterations)); trace an earlier iteration.")
-            }
+            if let total = hyper.iterationsWithoutData { try checkTraceFrom(total: total) }
         }
         if let traceCount, !(1...10_000).contains(traceCount) {
             throw ValidationError("--trace-count must be between 1 and 10000, got \(traceCount).")
@@ -93,11 +102,17 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// The iterations --trace records, 0-based as the engine counts them.
-    var tracedIterations: Range<Int>? {
+    func checkTraceFrom(total: Int) throws {
+        if let traceFrom, traceFrom > total {
+            throw ValidationError("--trace-from \(traceFrom) is after the run's last iteration (\(total) iterations); trace an earlier iteration.")
+        }
+    }
+
+    /// The iterations --trace records in a run of `total`, 0-based as the engine counts them.
+    func tracedIterations(total: Int) -> Range<Int>? {
         guard trace != nil else { return nil }
-        let first = (traceFrom ?? (hyper.iterations >= 100 ? 100 : 1)) - 1
-        return first..<min(first + (traceCount ?? 100), hyper.iterations)
+        let first = (traceFrom ?? (total >= 100 ? 100 : 1)) - 1
+        return first..<min(first + (traceCount ?? 100), total)
     }
 
     func run() throws {
@@ -107,7 +122,10 @@ struct Train: ParsableCommand {
         guard hyper.batchSize <= dataset.train.count else {
             throw ValidationError("--batch-size \(hyper.batchSize) exceeds the \(dataset.train.count) training images of \(dataOptions.sourceDescription).")
         }
-        var config = hyper.configuration(workers: workers, placement: placement)
+        try hyper.validate(trainCount: dataset.train.count)
+        var config = hyper.configuration(workers: workers, placement: placement, trainCount: dataset.train.count)
+        try checkTraceFrom(total: config.iterations)
+        let traced = tracedIterations(total: config.iterations)
         config.input = input
         if case .failure(let error) = input.resolve(for: dataset.train) {
             throw ValidationError("--input sparse: \(dataOptions.sourceDescription) has \(error.message)")
@@ -116,6 +134,7 @@ struct Train: ParsableCommand {
         let spec = builder.spec(config, for: dataset.train)
         var net = builder.initialNetwork(config, for: dataset.train)
         var start = 0
+        var state: OptimizerState? = nil
         if let resume {
             let saved = try TrainingCheckpoint.read(resume)
             try saved.checkResumable(as: config, datasetSHA256: dataset.sha256, input: spec.input, path: resume)
@@ -124,16 +143,17 @@ struct Train: ParsableCommand {
             }
             net = saved.net
             start = saved.iteration
-            if let traced = tracedIterations, traced.upperBound <= start {
+            state = saved.optimizerState
+            if let traced, traced.upperBound <= start {
                 throw ValidationError("--trace records iterations \(traced.lowerBound + 1)-\(traced.upperBound), before iteration \(start + 1), where --resume \(resume) continues; trace a later iteration with --trace-from.")
             }
         }
-        let trainer = builder.trainer(config, net: net, train: dataset.train, start: start)
+        let trainer = builder.trainer(config, net: net, train: dataset.train, start: start, state: state)
         let session = TrainSession(command: self, trainer: trainer, dataset: dataset, kernels: kernels)
         let signals = StopSignals.install { trainer.stopRequest.set() }
         // Until the command returns, so a second signal also cuts the last checkpoint write short.
         defer { signals.forEach { $0.cancel() } }
-        let outcome = trainer.run(trace: tracedIterations) { try session.afterIteration($0) }
+        let outcome = trainer.run(trace: traced) { try session.afterIteration($0) }
         session.progress.finish()
         outcome.warnings.forEach(warn)
         try session.writeMetricsAndPlot(outcome)
@@ -170,14 +190,14 @@ final class TrainSession: @unchecked Sendable {
     let kernels: KernelSet
     let progress: ProgressLine
     /// Test accuracy at iterations (1-based) where --eval-every fell.
-    private(set) var evaluations: [(iteration: Int, accuracy: Double)] = []
+    private(set) var evaluationResults: [(iteration: Int, accuracy: Double)] = []
     // What `afterIteration` needs, copied out of `command` once: it runs on the engine's critical
-    // path every iteration, and reading a property of the parsed command copies the whole struct
-    // (retaining each of its strings): 1.0-1.9 µs of each serial step at 2 workers, and the
-    // hand-off between iterations 1.5-2 µs (about 0.8%) longer (measured 2026-11-30,
-    // docs/benchmarks.md, "The hand-off's parts").
-    private let evalEvery: Int
+    // path every iteration, and reading a property of the parsed command copies the whole struct,
+    // retaining each of its strings (docs/benchmarks.md, "The hand-off's parts").
+    private let evaluations: Train.EvaluationPoints
     private let periodicCheckpoint: (path: String, every: Int)?
+    private let batchSize: Int
+    private let trainCount: Int
 
     init(command: Train, trainer: Trainer, dataset: MNIST, kernels: KernelSet) {
         self.command = command
@@ -185,15 +205,30 @@ final class TrainSession: @unchecked Sendable {
         self.dataset = dataset
         self.kernels = kernels
         progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1, batchSize: command.hyper.batchSize)
-        evalEvery = command.evalEvery
+        evaluations = command.evaluationPoints ?? .every(0)
+        batchSize = command.hyper.batchSize
+        trainCount = dataset.train.count
         periodicCheckpoint = command.checkpoint.flatMap { command.checkpointEvery > 0 ? ($0, command.checkpointEvery) : nil }
     }
+
+    /// Whether --eval-every evaluates after iteration `i` (1-based): every N iterations, or after
+    /// each iteration in which an epoch ends (sample position i·B crosses a multiple of the set's
+    /// size N: ⌊i·B/N⌋ > ⌊(i − 1)·B/N⌋).
+    func isEvaluationPoint(_ i: Int) -> Bool {
+        switch evaluations {
+        case .every(let n): return n > 0 && i % n == 0
+        case .epoch: return i * batchSize / trainCount > (i - 1) * batchSize / trainCount
+        }
+    }
+
+    /// Epochs done after iteration `i` (1-based): i·B/N.
+    func epochs(after i: Int) -> Double { Double(i) * Double(batchSize) / Double(trainCount) }
 
     /// Runs in the engine's serial step after the update: the parameters are those after `r.iteration`.
     func afterIteration(_ r: IterationReport) throws {
         progress.update(r)
-        if evalEvery > 0 && r.iteration % evalEvery == 0 {
-            evaluations.append((r.iteration, Evaluator.evaluate(trainer.net, on: dataset.test, kernels: kernels.functions).accuracy))
+        if isEvaluationPoint(r.iteration) {
+            evaluationResults.append((r.iteration, Evaluator.evaluate(trainer.net, on: dataset.test, kernels: kernels.functions).accuracy))
         }
         if let (path, every) = periodicCheckpoint, r.iteration % every == 0, r.iteration < r.iterations {
             try saveCheckpoint(at: r.iteration, to: path)
@@ -207,24 +242,25 @@ final class TrainSession: @unchecked Sendable {
             throw RunError("training diverged: the parameters after iteration \(iteration) are not finite; lower --learning-rate (\(path) keeps the last good state)")
         }
         try TrainingCheckpoint(net: trainer.net, iteration: iteration, configuration: trainer.configuration,
-                               datasetSHA256: dataset.sha256, kernels: kernels.variant.rawValue).write(to: path)
+                               datasetSHA256: dataset.sha256, kernels: kernels.variant.rawValue,
+                               optimizerState: trainer.optimizerState).write(to: path)
     }
 
     func writeMetricsAndPlot(_ outcome: TrainingOutcome) throws {
         let first = outcome.iterationsDone - outcome.losses.count + 1
         if let path = command.metrics {
-            let accuracy = Dictionary(evaluations.map { ($0.iteration, $0.accuracy) }, uniquingKeysWith: { a, _ in a })
-            var csv = "iteration,loss,test_accuracy\n"
+            let accuracy = Dictionary(evaluationResults.map { ($0.iteration, $0.accuracy) }, uniquingKeysWith: { a, _ in a })
+            var csv = "iteration,epoch,loss,test_accuracy\n"
             for (i, loss) in outcome.losses.enumerated() {
                 let it = first + i
-                csv += "\(it),\(loss),\(accuracy[it].map { String($0) } ?? "")\n"
+                csv += "\(it),\(String(format: "%.4f", epochs(after: it))),\(loss),\(accuracy[it].map { String($0) } ?? "")\n"
             }
             try writeText(csv, to: path, flag: "--metrics")
         }
         if let path = command.plot {
             let h = command.hyper
             let chart = LineChart(
-                title: "Training loss: \(trainer.net.spec.description), batch \(h.batchSize), lr \(h.learningRate), seed \(h.seed)",
+                title: "Training loss: \(trainer.net.spec.description), \(h.optimizer.rawValue), batch \(h.batchSize), lr \(h.learningRate), seed \(h.seed)",
                 xLabel: "iteration", yLabel: "loss (cross-entropy)",
                 series: [.init(name: "loss", points: outcome.losses.enumerated().map { (Double(first + $0.offset), Double($0.element)) }, color: "#1f77b4")],
                 yFromZero: true)

@@ -10,6 +10,10 @@ struct TrainReport: Encodable {
     var test_loss: Double
     var final_loss: Double
     var iterations: Int
+    /// Iterations · batch size / training images.
+    var epochs: Double
+    var optimizer: String
+    var schedule: String
     var batch_size: Int
     /// Input width, hidden widths, classes: [784, 100, 10] for the lecture.
     var layers: [Int]
@@ -38,6 +42,9 @@ struct TrainReport: Encodable {
         test_loss = evaluation.loss
         final_loss = Double(outcome.losses.last ?? .nan)
         iterations = outcome.iterationsDone
+        epochs = Double(outcome.iterationsDone) * Double(config.batchSize) / Double(dataset.train.count)
+        optimizer = config.optimizer.kind.rawValue
+        schedule = config.schedule.kind.rawValue
         batch_size = config.batchSize
         layers = spec.widths
         activation = spec.activation.rawValue
@@ -67,7 +74,7 @@ struct TrainReport: Encodable {
 
     var summary: String {
         """
-        trained \(layers.map(String.init).joined(separator: "-")) \(activation) network (\(`init`) init): \(iterations) iterations x batch \(batch_size), lr \(learning_rate), seed \(seed), \(sampling) sampling
+        trained \(layers.map(String.init).joined(separator: "-")) \(activation) network (\(`init`) init): \(iterations) iterations x batch \(batch_size) (\(format(epochs, 2)) epochs), \(optimizer) lr \(learning_rate) \(schedule), seed \(seed), \(sampling) sampling
         workers \(workers) (\(placement)), kernels \(kernels), \(input) input: \(format(train_seconds, 2)) s, \(Int(samples_per_second.rounded())) samples/s
         time per worker: compute \(format(time_split.compute, 2)) s, reduction \(format(time_split.reduction, 2)) s, synchronisation \(format(time_split.synchronisation, 2)) s
         loss \(format(losses_first_last[0], 4)) -> \(format(final_loss, 4))

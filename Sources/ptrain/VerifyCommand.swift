@@ -36,22 +36,31 @@ struct VerifyCommand: ParsableCommand {
             throw ValidationError("--batch-size \(hyper.batchSize) exceeds the \(dataset.train.count) training images.")
         }
         let builder = RunBuilder(kernels: kernels)
-        let base = hyper.configuration(workers: 1, placement: .spread)
+        try hyper.validate(trainCount: dataset.train.count)
+        let base = hyper.configuration(workers: 1, placement: .spread, trainCount: dataset.train.count)
+        let total = base.iterations
         let spec = builder.spec(base, for: dataset.train)
         func fresh() -> Network { builder.initialNetwork(base, for: dataset.train) }
-        func train(_ workers: Int, from net: Network, start: Int, until end: Int, input: InputChoice = .auto) throws -> TrainingOutcome {
-            var config = hyper.configuration(workers: workers, placement: .spread)
-            config.iterations = end
+        /// Trains `net` (and `state`) from `start` with `workers` until iteration `end` of the
+        /// whole run (a stop requested after iteration `end`, as a SIGINT would: the schedule is
+        /// the whole run's); returns the trainer, whose optimizer state a checkpoint saves.
+        func train(_ workers: Int, from net: Network, start: Int, until end: Int, state: OptimizerState? = nil,
+                   input: InputChoice = .auto) throws -> Trainer {
+            var config = hyper.configuration(workers: workers, placement: .spread, trainCount: dataset.train.count)
             config.input = input
-            let outcome = builder.trainer(config, net: net, train: dataset.train, start: start).run()
-            guard outcome.stop == .completed else { throw RunError("training stopped: \(outcome.stop)") }
-            return outcome
+            let trainer = builder.trainer(config, net: net, train: dataset.train, start: start, state: state)
+            let stop = trainer.stopRequest
+            let outcome = trainer.run { if $0.iteration == end { stop.set() } }
+            guard outcome.stop == .completed || (outcome.stop == .interrupted && outcome.iterationsDone == end) else {
+                throw RunError("training stopped: \(outcome.stop)")
+            }
+            return trainer
         }
-        print("verify: \(spec.description), \(hyper.iterations) iterations, batch \(hyper.batchSize), seed \(hyper.seed), \(hyper.sampling.rawValue) sampling, kernels \(kernels.variant.rawValue)")
+        print("verify: \(spec.description), \(total) iterations, batch \(hyper.batchSize), seed \(hyper.seed), \(hyper.samplingMode.rawValue) sampling, kernels \(kernels.variant.rawValue)")
         var digests: [(String, String)] = []
         for n in workerCounts {
             let net = fresh()
-            _ = try train(n, from: net, start: 0, until: hyper.iterations)
+            _ = try train(n, from: net, start: 0, until: total)
             digests.append(("workers \(n)", net.parametersSHA256))
             print("  \(digests.last!.0.padding(toLength: 44, withPad: " ", startingAt: 0)) \(digests.last!.1)")
         }
@@ -60,30 +69,30 @@ struct VerifyCommand: ParsableCommand {
         let other: InputChoice? = chosen == .sparse ? .dense : (SparseImages.supports(dataset.train) ? .sparse : nil)
         if let other {
             let net = fresh()
-            _ = try train(workerCounts.first!, from: net, start: 0, until: hyper.iterations, input: other)
+            _ = try train(workerCounts.first!, from: net, start: 0, until: total, input: other)
             digests.append(("workers \(workerCounts.first!), --input \(other.rawValue)", net.parametersSHA256))
             print("  \(digests.last!.0.padding(toLength: 44, withPad: " ", startingAt: 0)) \(digests.last!.1)")
         }
         // Split: the first worker count up to the middle, a checkpoint round trip, the last count to the end.
         let (first, last) = (workerCounts.first!, workerCounts.last!)
-        let middle = hyper.iterations / 2
+        let middle = total / 2
         let net = fresh()
         var resumed = net
         var start = 0
+        var state: OptimizerState? = nil
         if middle > 0 {
-            _ = try train(first, from: net, start: 0, until: middle)
+            let trainer = try train(first, from: net, start: 0, until: middle)
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("ptrain-verify-\(getpid()).safetensors").path
             defer { unlink(path) }
-            var config = hyper.configuration(workers: first, placement: .spread)
-            config.iterations = hyper.iterations
-            try TrainingCheckpoint(net: net, iteration: middle, configuration: config, datasetSHA256: dataset.sha256,
-                                   kernels: kernels.variant.rawValue).write(to: path)
+            try TrainingCheckpoint(net: net, iteration: middle, configuration: trainer.configuration, datasetSHA256: dataset.sha256,
+                                   kernels: kernels.variant.rawValue, optimizerState: trainer.optimizerState).write(to: path)
             let saved = try TrainingCheckpoint.read(path)
-            try saved.checkResumable(as: config, datasetSHA256: dataset.sha256, input: spec.input, path: path)
+            try saved.checkResumable(as: trainer.configuration, datasetSHA256: dataset.sha256, input: spec.input, path: path)
             resumed = saved.net
             start = saved.iteration
+            state = saved.optimizerState
         }
-        _ = try train(last, from: resumed, start: start, until: hyper.iterations)
+        _ = try train(last, from: resumed, start: start, until: total, state: state)
         digests.append(("workers \(first), resume at \(middle), workers \(last)", resumed.parametersSHA256))
         print("  \(digests.last!.0.padding(toLength: 44, withPad: " ", startingAt: 0)) \(digests.last!.1)")
         if Set(digests.map(\.1)).count == 1 {

@@ -35,6 +35,19 @@ final class CLITests: XCTestCase {
         try assertUsageError(["--hidden", "64x64"], mentions: "\"64x64\" is not a whole number")
         try assertUsageError(["--activation", "swish"], mentions: "'sigmoid', 'relu' or 'tanh'")
         try assertUsageError(["--init", "xavier"], mentions: "'lecture', 'he' or 'glorot'")
+        try assertUsageError(["--iterations", "10", "--epochs", "2"], mentions: "--iterations and --epochs both set the run's length; give one of them.")
+        try assertUsageError(["--epochs", "0"], mentions: "--epochs must be at least 1, got 0.")
+        try assertUsageError(["--optimizer", "rmsprop"], mentions: "'sgd', 'momentum', 'nesterov', 'adam' or 'adamw'")
+        try assertUsageError(["--momentum", "1"], mentions: "--momentum must be at least 0 and below 1, got 1.0.")
+        try assertUsageError(["--beta2=-0.5"], mentions: "--beta2 must be at least 0 and below 1")
+        try assertUsageError(["--epsilon", "0"], mentions: "--epsilon must be a positive number")
+        try assertUsageError(["--weight-decay=-1"], mentions: "--weight-decay must be 0 or a positive number")
+        try assertUsageError(["--schedule", "step"], mentions: "--schedule step needs --decay-every N")
+        try assertUsageError(["--decay-every", "5"], mentions: "--decay-every and --decay-factor belong to --schedule step")
+        try assertUsageError(["--schedule", "step", "--decay-every", "5", "--decay-factor", "2"], mentions: "--decay-factor must be above 0 and at most 1")
+        try assertUsageError(["--schedule", "exponential"], mentions: "'constant', 'step' or 'cosine'")
+        try assertUsageError(["--warmup", "200", "--iterations", "100"], mentions: "--warmup 200 is not shorter than the run (100 iterations)")
+        try assertUsageError(["--eval-every", "sometimes"], mentions: "--eval-every must be 0 or more iterations, or epoch")
     }
 
     /// An output file whose folder is missing fails at once, naming the flag, before any training.
@@ -157,6 +170,9 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(a["layers"] as? [Int], [784, 100, 10])
         XCTAssertEqual(a["activation"] as? String, "sigmoid")
         XCTAssertEqual(a["init"] as? String, "lecture")
+        XCTAssertEqual(a["optimizer"] as? String, "sgd")
+        XCTAssertEqual(a["schedule"] as? String, "constant")
+        XCTAssertEqual(a["epochs"] as? Double, 200.0 * 100 / 60_000)
         XCTAssertEqual(a["iterations"] as? Int, 200)
         XCTAssertEqual(a["learning_rate"] as? Double, 0.1)
         XCTAssertEqual((a["params_sha256"] as? String)?.count, 64)
@@ -190,8 +206,9 @@ final class CLITests: XCTestCase {
     func testHelpListsTheOptions() throws {
         let r = try runPTrain(["train", "--help"])
         XCTAssertEqual(r.status, 0)
-        for option in ["--workers", "--iterations", "--batch-size", "--hidden", "--activation", "--init", "--learning-rate", "--seed",
-                       "--data", "--json", "--placement", "--sampling", "--input"] {
+        for option in ["--workers", "--iterations", "--epochs", "--batch-size", "--hidden", "--activation", "--init", "--optimizer",
+                       "--learning-rate", "--momentum", "--beta1", "--beta2", "--epsilon", "--weight-decay", "--schedule", "--warmup",
+                       "--decay-every", "--decay-factor", "--seed", "--data", "--json", "--placement", "--sampling", "--input"] {
             XCTAssert(r.stdout.contains(option), "help lacks \(option)")
         }
     }

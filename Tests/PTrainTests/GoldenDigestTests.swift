@@ -43,7 +43,33 @@ final class GoldenDigestTests: XCTestCase {
                configure: { $0.hidden = [64, 32, 16]; $0.activation = .relu; $0.initialization = .he }, digests: [
             .avx2: "b14124a6ac7f2a3ac299880bd133c1511c495fe1f862a09e4883d2f4fa0a4ce6",
             .baseline: "431d1b79580c92ed342eebb897d206630449c054f6547965b44e2360253ea9af"]),
-    ]
+        Golden(name: "step schedule", iterations: 200,
+               configure: { $0.schedule.kind = .step; $0.schedule.decayEvery = 50; $0.schedule.decayFactor = 0.5 }, digests: [
+            .avx2: "5195c7fae8331e9b4b24b52364ba71fda2d0276b5d86cdbd56d32db8eda3aaef",
+            .baseline: "1a3a1e6a5ffe1a75a80fc30b8e186c940426fac37ae74af67e504dd808dafc38"]),
+    ] + optimizerGoldens
+
+    /// Each optimizer on 784-64-32-10 ReLU (He init), cosine schedule with 10 warmup iterations,
+    /// λ = 1e-4 except for SGD: `ptrain --hidden 64,32 --activation relu --init he --schedule cosine
+    /// --warmup 10 --iterations 200 --optimizer KIND --learning-rate η [--weight-decay 0.0001]`.
+    static let optimizerGoldens: [Golden] = [
+        (OptimizerKind.sgd, "d34b8ee501c5e6d5ee3b94c92b3226fecb92ba017da14bb8eb1585dedfc1c6b4", "cb5779d1101cb48affe9ccc15ec76e59bfea7c906a4021852a12ed11fb47226a"),
+        (.momentum, "c976a0c17ed9fedb102ea43e79c99ef07cfcbe2b78b3caf87ea60fff075890ca", "a2e41e5c508700318e9475800ebb60564a486777aa75d3a8ae74ad8873357640"),
+        (.nesterov, "203a8cac156d68c5997c4ab0a2f28fe11092d5e2e0f952aec6e8fc3e8bcd6fff", "6b20b0e45603335f596566f74d1f591609eb97355b8398b1dbdb3ada50c394b6"),
+        (.adam, "103322d562016ebdad2da9ac54c17d50e1016876585d4d92033426206c78d151", "53794028c5bebf526df6c3a409b6798c6953530ae574be42e26139f713367190"),
+        (.adamw, "4ceff591d15d847d071e1f79aaa78c07dc8dc7606a911dedf0d9364a9ae0774e", "3b9c6ad97087cd7de6e321ea8c52605f769d1fc570dd756a3f9c898009936d9c"),
+    ].map { kind, avx2, baseline in
+        Golden(name: "optimizer \(kind.rawValue)", iterations: 200, configure: { c in
+            c.hidden = [64, 32]
+            c.activation = .relu
+            c.initialization = .he
+            c.schedule.kind = .cosine
+            c.schedule.warmup = 10
+            c.optimizer.kind = kind
+            c.learningRate = kind == .adam || kind == .adamw ? 0.001 : 0.05
+            if kind != .sgd { c.optimizer.weightDecay = 0.0001 }
+        }, digests: [.avx2: avx2, .baseline: baseline])
+    }
 
     func testGoldenDigests() throws {
         #if !arch(x86_64)

@@ -93,6 +93,42 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(python["test_accuracy"] as! Double, reported["test_accuracy"] as! Double, accuracy: 0.0002)
     }
 
+    /// Issue 22's promise through the CLI: an Adam run with a cosine schedule, given in epochs,
+    /// stopped by SIGINT in the middle of an epoch and resumed at another worker count ends with
+    /// the uninterrupted run's bits; `--eval-every epoch` evaluates after each epoch's last iteration.
+    func testEpochRunInterruptedMidEpochResumesExactly() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("adam.safetensors").path, csv = dir.appendingPathComponent("m.csv").path
+        let common = ["--hidden", "256,128", "--activation", "relu", "--init", "he", "--optimizer", "adam", "--learning-rate", "0.001",
+                      "--schedule", "cosine", "--warmup", "50", "--epochs", "3", "--batch-size", "200", "--json"]
+        let uninterrupted = try runPTrain(common + ["--workers", "2", "--metrics", csv, "--eval-every", "epoch"])
+        let reference = try digest(uninterrupted)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(uninterrupted.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(report["iterations"] as? Int, 900, "3 epochs of 60,000 images in batches of 200")
+        XCTAssertEqual(report["sampling"] as? String, "epoch", "--epochs implies epoch sampling")
+        let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").dropFirst()
+        let evaluated = rows.filter { !$0.hasSuffix(",") }.map { $0.split(separator: ",")[0] }
+        XCTAssertEqual(evaluated, ["300", "600", "900"], "one evaluation after each epoch")
+        var random = TestRandom(seed: UInt64(Date().timeIntervalSince1970))
+        let delay = Double(random.int(below: 300)) / 1000
+        let process = try runAndSignal(common + ["--workers", "1", "--checkpoint", path, "--checkpoint-every", "70"],
+                                       checkpoint: path, signal: SIGINT, after: delay)
+        guard process.terminationStatus == 75 else {
+            XCTAssertEqual(process.terminationStatus, 0, "SIGINT \(delay) s after the first checkpoint (seed \(random.seed))")
+            throw XCTSkip("the run finished before the signal arrived (SIGINT \(delay) s after the first checkpoint): nothing to resume")
+        }
+        let saved = try TrainingCheckpoint.read(path)
+        XCTAssertEqual(saved.configuration.optimizer.kind, .adam)
+        XCTAssertEqual(saved.optimizerState.slots, 2)
+        let resumed = try digest(try runPTrain(common + ["--workers", "3", "--placement", "compact", "--resume", path]))
+        XCTAssertEqual(resumed, reference, "interrupted at iteration \(saved.iteration), epoch \(Double(saved.iteration) / 300)")
+        let refused = try runPTrain(["--hidden", "256,128", "--activation", "relu", "--init", "he", "--optimizer", "adamw", "--learning-rate", "0.001",
+                                     "--schedule", "cosine", "--warmup", "50", "--epochs", "3", "--batch-size", "200", "--resume", path])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssert(refused.stderr.contains("--optimizer adam in the checkpoint, adamw now"), refused.stderr)
+    }
+
     /// Sends SIGTERM to a run whose stopping is slow, waits until ptrain says it is stopping, then
     /// sends SIGTERM again: right away (ptrain is still finishing the iteration), or once the stop's
     /// checkpoint write has begun (`duringLastWrite`). Returns the process and what it printed, or
@@ -193,10 +229,11 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let reported = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(rows.first, "iteration,loss,test_accuracy")
+        XCTAssertEqual(rows.first, "iteration,epoch,loss,test_accuracy")
         XCTAssertEqual(rows.count, 301)
         XCTAssertEqual(rows.filter { !$0.hasSuffix(",") }.count, 4, "header + 3 evaluations")
-        XCTAssertEqual(Double(rows[300].split(separator: ",")[2]), reported["test_accuracy"] as? Double)
+        XCTAssertEqual(rows[300].split(separator: ",")[1], "0.5000", "300 batches of 100 of 60,000 images")
+        XCTAssertEqual(Double(rows[300].split(separator: ",")[3]), reported["test_accuracy"] as? Double)
         let svgText = try String(contentsOfFile: svg, encoding: .utf8)
         XCTAssert(svgText.hasPrefix("<svg") && svgText.contains("polyline") && svgText.contains("iteration"))
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/rsvg-convert") {

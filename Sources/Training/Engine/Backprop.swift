@@ -169,21 +169,22 @@ public final class Backprop: @unchecked Sendable {
     /// (while it is in L1), so the W1 part of `batch.gradients` is neither written nor read again;
     /// the arithmetic, and so the bits, are those of `parameterPhase` followed by `update`.
     public func parameterStep(_ net: Network, _ batch: BatchBuffers, _ scratch: WorkerScratch, slice: ParameterSlice,
-                              update rule: any ParameterUpdate, input: BatchInput) {
+                              update rule: any ParameterUpdate, step: UpdateStep, state: StateSlots, input: BatchInput) {
         guard case .sparse(let x) = input, slice.layer == 0, !slice.rows.isEmpty else {
             parameterPhase(batch, scratch, slice: slice, input: input)
-            update(net, batch, slice: slice, rule: rule, input: input)
+            update(net, batch, slice: slice, rule: rule, step: step, state: state, input: input)
             return
         }
         let first = stack[0]
         let w1 = net.parameters.pointer + first.weights.lowerBound
         sparseW1Gradient(x, batch, scratch, pixels: slice.rows) { k, row in
-            rule.apply(self.kernels, w1 + k * first.outputs, row, count: first.outputs, offset: first.weights.lowerBound + k * first.outputs)
+            rule.apply(self.kernels, w1 + k * first.outputs, row, count: first.outputs, offset: first.weights.lowerBound + k * first.outputs,
+                       step: step, state: state)
         }
         var rest = slice
         rest.rows = 0..<0
         parameterPhase(batch, scratch, slice: rest, input: input)
-        update(net, batch, slice: rest, rule: rule, input: input)
+        update(net, batch, slice: rest, rule: rule, step: step, state: state, input: input)
     }
 
     /// dW1 rows `pixels` = xᵀ·d_1 from sparse rows: each batch row's non-zero pixels in the range
@@ -222,20 +223,20 @@ public final class Backprop: @unchecked Sendable {
     /// The update of `slice` from `batch.gradients` (`ParameterUpdate`), then the packed copies of
     /// the updated W rows (W_l for the forward products, W_lᵀ for the backward ones), so the next
     /// row phase needs no other repacking. A sparse input reads W_1 itself, not a packed copy.
-    public func update(_ net: Network, _ batch: BatchBuffers, slice: ParameterSlice, rule: any ParameterUpdate,
-                       input: BatchInput = .dense) {
+    public func update(_ net: Network, _ batch: BatchBuffers, slice: ParameterSlice, rule: any ParameterUpdate, step: UpdateStep,
+                       state: StateSlots, input: BatchInput = .dense) {
         let p = net.parameters.pointer, g = UnsafePointer(batch.gradients.pointer)
         if !slice.rows.isEmpty {
             let layer = stack[slice.layer]
             let start = layer.weights.lowerBound + slice.rows.lowerBound * layer.outputs
-            rule.apply(kernels, p + start, g + start, count: slice.rows.count * layer.outputs, offset: start)
+            rule.apply(kernels, p + start, g + start, count: slice.rows.count * layer.outputs, offset: start, step: step, state: state)
             if slice.layer > 0 || !input.isSparse { layer.pack(p, into: batch.packedW(slice.layer), rows: slice.rows) }
             if slice.layer > 0 { layer.packTransposed(p, into: batch.packedWT(slice.layer), rows: slice.rows) }
         }
         if slice.biases {
             for l in 0..<stack.count {
                 let b = stack[l].bias
-                rule.apply(kernels, p + b.lowerBound, g + b.lowerBound, count: b.count, offset: b.lowerBound)
+                rule.apply(kernels, p + b.lowerBound, g + b.lowerBound, count: b.count, offset: b.lowerBound, step: step, state: state)
             }
         }
     }

@@ -88,13 +88,17 @@ public final class Trainer: @unchecked Sendable {
     public let input: InputEncoding
     /// Iterations already done (non-zero after a resume).
     public private(set) var iteration: Int
+    /// The update rule's state (momentum, Adam's moments), updated in place by the run; a
+    /// checkpoint saves it and a resume passes it back.
+    public let optimizerState: OptimizerState
 
     /// Set from any thread (e.g. a signal handler's dispatch source) to stop after the current iteration.
     public let stopRequest = StopFlag()
 
     /// `configuration.input` must resolve for `train` (the CLI checks `InputChoice.resolve` first).
+    /// `optimizerState`: the state a resumed run continues from; a new run's starts at zero.
     public init(configuration: TrainingConfiguration, net: Network, train: LabeledImages,
-                kernels: KernelSet, topology: Topology, startIteration: Int = 0) {
+                kernels: KernelSet, topology: Topology, startIteration: Int = 0, optimizerState: OptimizerState? = nil) {
         precondition(configuration.workers >= 1 && configuration.workers <= configuration.batchSize)
         switch configuration.input.resolve(for: train) {
         case .success(let encoding): input = encoding
@@ -105,6 +109,12 @@ public final class Trainer: @unchecked Sendable {
         self.kernels = kernels
         self.topology = topology
         self.iteration = startIteration
+        let slots = configuration.update.stateSlots
+        if let optimizerState {
+            precondition(optimizerState.slots == slots && optimizerState.parameterCount == net.layout.count,
+                         "the optimizer state does not fit this run's optimizer and network")
+        }
+        self.optimizerState = optimizerState ?? OptimizerState(slots: slots, parameterCount: net.layout.count)
         placement = Placement(topology: topology, workers: configuration.workers, policy: configuration.placement)
         let sampler = BatchSampler(mode: configuration.sampling, seed: configuration.seed,
                                    sampleCount: train.count, batchSize: configuration.batchSize)
@@ -127,7 +137,8 @@ public final class Trainer: @unchecked Sendable {
         let start = iteration
         let total = config.iterations
         precondition(total <= TrainingConfiguration.maximumIterations, "the work queue numbers phases with 32 bits")
-        let shared = LoopState(capacity: max(total - start, 0))
+        let shared = LoopState(capacity: max(total - start, 0), step: rule.step(iteration: start, total: total))
+        let state = optimizerState.view
         guard start < total else {
             return TrainingOutcome(stop: .completed, iterationsDone: start, losses: [], trainSeconds: 0, phases: PhaseTimes(), warnings: [])
         }
@@ -196,6 +207,7 @@ public final class Trainer: @unchecked Sendable {
                     shared.stop = .interrupted
                     return nil
                 }
+                shared.step = rule.step(iteration: i + 1, total: total)
                 if sparse {
                     batch.advance()
                     // The next phase stages batch i+3.
@@ -225,7 +237,7 @@ public final class Trainer: @unchecked Sendable {
                     backprop.rowPhase(net, batch, scratch, rows: rows, input: input, layerOneDone: sparse, ahead: schedule.rowsAhead)
                 case .slice(let slice):
                     reduces = true
-                    backprop.parameterStep(net, batch, scratch, slice: slice, update: rule, input: input)
+                    backprop.parameterStep(net, batch, scratch, slice: slice, update: rule, step: shared.step, state: state, input: input)
                     // Dense input: bring this item's share of the next batch's images towards the caches.
                     if !sparse && i + 1 < total {
                         let n = schedule.phaseItemCounts[kind]
@@ -279,7 +291,13 @@ public final class Trainer: @unchecked Sendable {
 final class LoopState: @unchecked Sendable {
     var losses: [Float] = []
     var stop: StopReason = .completed
-    init(capacity: Int) { losses.reserveCapacity(capacity) }
+    /// The update's constants for the iteration whose parameter items run next (set in the serial
+    /// step that ends the iteration before).
+    var step: UpdateStep
+    init(capacity: Int, step: UpdateStep) {
+        losses.reserveCapacity(capacity)
+        self.step = step
+    }
 }
 
 /// Each worker's phase times, written once at the end of its loop.
