@@ -38,24 +38,31 @@ final class ReliabilityTests: XCTestCase {
         return process
     }
 
+    /// Runs `arguments` (which write `checkpoint` periodically), sends SIGINT at a random moment
+    /// up to `maxDelay` ms after its first checkpoint, and returns the checkpoint of the stopped
+    /// run (exit status 75). Skips when the run finished before the signal arrived.
+    func interruptAtRandom(_ arguments: [String], checkpoint: String, maxDelay: Int) throws -> (saved: TrainingCheckpoint, note: String) {
+        var random = TestRandom(seed: UInt64(Date().timeIntervalSince1970))
+        let delay = Double(random.int(below: maxDelay)) / 1000
+        let process = try runAndSignal(arguments, checkpoint: checkpoint, signal: SIGINT, after: delay)
+        guard process.terminationStatus == 75 else {
+            XCTAssertEqual(process.terminationStatus, 0, "SIGINT \(delay) s after the first checkpoint (seed \(random.seed))")
+            throw XCTSkip("the run finished before the signal arrived (SIGINT \(delay) s after the first checkpoint): nothing to resume")
+        }
+        let saved = try TrainingCheckpoint.read(checkpoint)
+        return (saved, "interrupted at iteration \(saved.iteration) (SIGINT after \(delay) s)")
+    }
+
     func testInterruptThenResumeWithOtherWorkersEqualsUninterrupted() throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("run.safetensors").path
         let common = ["--iterations", "4000", "--json"]
         let uninterrupted = try digest(try runPTrain(common + ["--workers", "2"]))
-        var random = TestRandom(seed: UInt64(Date().timeIntervalSince1970))
-        let delay = Double(random.int(below: 800)) / 1000
-        let process = try runAndSignal(common + ["--workers", "1", "--checkpoint", path, "--checkpoint-every", "200"],
-                                       checkpoint: path, signal: SIGINT, after: delay)
-        guard process.terminationStatus == 75 else {
-            XCTAssertEqual(process.terminationStatus, 0, "SIGINT \(delay) s after the first checkpoint (seed \(random.seed))")
-            throw XCTSkip("the run finished before the signal arrived (SIGINT \(delay) s after the first checkpoint): nothing to resume")
-        }
-        let saved = try TrainingCheckpoint.read(path)
+        let (saved, note) = try interruptAtRandom(common + ["--workers", "1", "--checkpoint", path, "--checkpoint-every", "200"], checkpoint: path, maxDelay: 800)
         XCTAssertLessThan(saved.iteration, 4000)
         let resumed = try digest(try runPTrain(common + ["--workers", "3", "--placement", "compact", "--resume", path]))
-        XCTAssertEqual(resumed, uninterrupted, "interrupted at iteration \(saved.iteration) (SIGINT after \(delay) s)")
+        XCTAssertEqual(resumed, uninterrupted, note)
     }
 
     /// Issue 21's acceptance, through the CLI: a three-hidden-layer tanh net ends with one digest
@@ -73,18 +80,10 @@ final class ReliabilityTests: XCTestCase {
         for placement in ["spread", "compact", "none"] {
             XCTAssertEqual(try digest(try runPTrain(common + ["--workers", "3", "--placement", placement])), reference, placement)
         }
-        var random = TestRandom(seed: UInt64(Date().timeIntervalSince1970))
-        let delay = Double(random.int(below: 400)) / 1000
-        let process = try runAndSignal(common + ["--workers", "2", "--checkpoint", path, "--checkpoint-every", "100"],
-                                       checkpoint: path, signal: SIGINT, after: delay)
-        guard process.terminationStatus == 75 else {
-            XCTAssertEqual(process.terminationStatus, 0, "SIGINT \(delay) s after the first checkpoint (seed \(random.seed))")
-            throw XCTSkip("the run finished before the signal arrived (SIGINT \(delay) s after the first checkpoint): nothing to resume")
-        }
-        let saved = try TrainingCheckpoint.read(path)
+        let (saved, note) = try interruptAtRandom(common + ["--workers", "2", "--checkpoint", path, "--checkpoint-every", "100"], checkpoint: path, maxDelay: 400)
         XCTAssertEqual(saved.net.spec, NetworkSpec(input: 784, hidden: [128, 64, 32], output: 10, activation: .tanh, initialization: .glorot))
         let resumed = try runPTrain(common + ["--workers", "8", "--placement", "compact", "--resume", path, "--checkpoint", path])
-        XCTAssertEqual(try digest(resumed), reference, "interrupted at iteration \(saved.iteration) (SIGINT after \(delay) s)")
+        XCTAssertEqual(try digest(resumed), reference, note)
         let reported = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8)) as? [String: Any])
         let python = try evaluateWithPython(path)
         XCTAssertEqual(python["params_sha256_ok"] as? Bool, true)
@@ -110,19 +109,11 @@ final class ReliabilityTests: XCTestCase {
         let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").dropFirst()
         let evaluated = rows.filter { !$0.hasSuffix(",") }.map { $0.split(separator: ",")[0] }
         XCTAssertEqual(evaluated, ["300", "600", "900"], "one evaluation after each epoch")
-        var random = TestRandom(seed: UInt64(Date().timeIntervalSince1970))
-        let delay = Double(random.int(below: 300)) / 1000
-        let process = try runAndSignal(common + ["--workers", "1", "--checkpoint", path, "--checkpoint-every", "70"],
-                                       checkpoint: path, signal: SIGINT, after: delay)
-        guard process.terminationStatus == 75 else {
-            XCTAssertEqual(process.terminationStatus, 0, "SIGINT \(delay) s after the first checkpoint (seed \(random.seed))")
-            throw XCTSkip("the run finished before the signal arrived (SIGINT \(delay) s after the first checkpoint): nothing to resume")
-        }
-        let saved = try TrainingCheckpoint.read(path)
+        let (saved, note) = try interruptAtRandom(common + ["--workers", "1", "--checkpoint", path, "--checkpoint-every", "70"], checkpoint: path, maxDelay: 300)
         XCTAssertEqual(saved.configuration.optimizer.kind, .adam)
         XCTAssertEqual(saved.optimizerState.slots, 2)
         let resumed = try digest(try runPTrain(common + ["--workers", "3", "--placement", "compact", "--resume", path]))
-        XCTAssertEqual(resumed, reference, "interrupted at iteration \(saved.iteration), epoch \(Double(saved.iteration) / 300)")
+        XCTAssertEqual(resumed, reference, note + ", epoch \(Double(saved.iteration) / 300)")
         let refused = try runPTrain(["--hidden", "256,128", "--activation", "relu", "--init", "he", "--optimizer", "adamw", "--learning-rate", "0.001",
                                      "--schedule", "cosine", "--warmup", "50", "--epochs", "3", "--batch-size", "200", "--resume", path])
         XCTAssertEqual(refused.status, 1)

@@ -168,8 +168,8 @@ public final class Backprop: @unchecked Sendable {
     /// sparse input each W1 row is updated straight from the accumulator that summed its gradient
     /// (while it is in L1), so the W1 part of `batch.gradients` is neither written nor read again;
     /// the arithmetic, and so the bits, are those of `parameterPhase` followed by `update`.
-    public func parameterStep(_ net: Network, _ batch: BatchBuffers, _ scratch: WorkerScratch, slice: ParameterSlice,
-                              update rule: any ParameterUpdate, step: UpdateStep, state: StateSlots, input: BatchInput) {
+    public func parameterStep<Rule: ParameterUpdate>(_ net: Network, _ batch: BatchBuffers, _ scratch: WorkerScratch, slice: ParameterSlice,
+                                                     update rule: Rule, step: UpdateStep, state: StateSlots, input: BatchInput) {
         guard case .sparse(let x) = input, slice.layer == 0, !slice.rows.isEmpty else {
             parameterPhase(batch, scratch, slice: slice, input: input)
             update(net, batch, slice: slice, rule: rule, step: step, state: state, input: input)
@@ -223,8 +223,8 @@ public final class Backprop: @unchecked Sendable {
     /// The update of `slice` from `batch.gradients` (`ParameterUpdate`), then the packed copies of
     /// the updated W rows (W_l for the forward products, W_lᵀ for the backward ones), so the next
     /// row phase needs no other repacking. A sparse input reads W_1 itself, not a packed copy.
-    public func update(_ net: Network, _ batch: BatchBuffers, slice: ParameterSlice, rule: any ParameterUpdate, step: UpdateStep,
-                       state: StateSlots, input: BatchInput = .dense) {
+    public func update<Rule: ParameterUpdate>(_ net: Network, _ batch: BatchBuffers, slice: ParameterSlice, rule: Rule, step: UpdateStep,
+                                              state: StateSlots, input: BatchInput = .dense) {
         let p = net.parameters.pointer, g = UnsafePointer(batch.gradients.pointer)
         if !slice.rows.isEmpty {
             let layer = stack[slice.layer]
