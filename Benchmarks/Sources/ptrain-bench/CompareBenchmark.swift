@@ -41,6 +41,7 @@ struct CompareBenchmark: ParsableCommand {
     struct Document: Codable {
         var date: String
         var command: String
+        var commit: String
         var machine: String
         var baseline: String
         var candidate: String
@@ -93,7 +94,7 @@ struct CompareBenchmark: ParsableCommand {
         let bs = base.map(\.train_seconds), cs = cand.map(\.train_seconds)
         let document = Document(
             date: ISO8601DateFormatter().string(from: Date()),
-            command: (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+            command: (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "), commit: currentCommit(),
             machine: machineDescription(), baseline: baseline, candidate: candidate, flags: passthrough, rounds: rounds,
             baseline_seconds: bs, candidate_seconds: cs, baseline_median: Stats(bs).median, candidate_median: Stats(cs).median,
             ratio_of_medians: Stats(cs).median / Stats(bs).median, ratio_paired: Stats(zip(cs, bs).map { $0 / $1 }).median,
@@ -107,6 +108,15 @@ struct CompareBenchmark: ParsableCommand {
         try encoder.encode(document).write(to: URL(fileURLWithPath: "\(output)/\(name).json"))
         print("wrote \(output)/\(name).json")
     }
+}
+
+/// The repository's commit (`git rev-parse --short HEAD`), with "+changes" when the work tree differs
+/// from it: what a result file was measured on.
+func currentCommit() -> String {
+    let git = { (arguments: [String]) in NumpyPeer.shell(["git", "-C", repositoryRoot.path] + arguments, environment: [:]) }
+    guard let head = git(["rev-parse", "--short", "HEAD"])?.trimmingCharacters(in: .whitespacesAndNewlines) else { return "unknown" }
+    let dirty = !(git(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty
+    return head + (dirty ? "+changes" : "")
 }
 
 /// "AMD EPYC, 2 CPUs": lscpu's model name and the online CPU count.

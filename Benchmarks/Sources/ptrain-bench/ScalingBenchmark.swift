@@ -137,7 +137,7 @@ struct ScalingBenchmark: ParsableCommand {
             Scenario(key: "default", name: "strong: default run (batch 100, hidden 100)", hidden: [100], batch: { _ in 100 }, iterations: 10_000, weak: false),
             Scenario(key: "heavy", name: "strong: heavy (batch 1000, hidden 1024)", hidden: [1024], batch: { _ in 1000 }, iterations: 200, weak: false),
             // A deep ReLU net, where the layers above the first (2.1 of its 2.9 million weights)
-            // dominate: 784-1024-1024-1024-10, 8.9 GFLOP per iteration (`flopsPerIteration`).
+            // dominate: 784-1024-1024-1024-10, 8.1 GFLOP per iteration (`flopsPerIteration`).
             Scenario(key: "deep", name: "strong: deep (batch 512, 784-1024-1024-1024-10 relu)", hidden: [1024, 1024, 1024],
                      activation: .relu, initialization: .he, batch: { _ in 512 }, iterations: 20, weak: false),
             Scenario(key: "weak", name: "weak: 100 rows per worker (hidden 100)", hidden: [100], batch: { 100 * $0 }, iterations: 2000, weak: true),

@@ -54,6 +54,7 @@ struct TimeToAccuracyBenchmark: ParsableCommand {
     struct Document: Codable {
         var date: String
         var command: String
+        var commit: String
         var machine: String
         var kernels: String
         var target: Double
@@ -94,7 +95,7 @@ struct TimeToAccuracyBenchmark: ParsableCommand {
         if let speedup { print(String(format: "\nptrain reaches %.2f %.2fx faster than the fastest peer", target, speedup)) }
         let document = Document(date: ISO8601DateFormatter().string(from: Date()),
                                 command: (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
-                                machine: machineDescription(), kernels: kernels.variant.rawValue, target: target, runs: runs,
+                                commit: currentCommit(), machine: machineDescription(), kernels: kernels.variant.rawValue, target: target, runs: runs,
                                 ptrain_speedup_over_fastest_peer: speedup)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
