@@ -52,12 +52,12 @@ public struct KernelFunctions: @unchecked Sendable {
         exp = { x in Activations.exp(M.self, x) }
         normalizePixels = { source, count, destination in Activations.normalizePixels(M.self, source, count: count, into: destination) }
         sgdStep = { p, g, count, rate in Activations.sgdStep(M.self, p, g, count: count, learningRate: rate) }
-        sgdDecayStep = { p, g, count, rate, decay in UpdateKernels.sgd(p, g, count: count, rate: rate, decay: decay) }
+        sgdDecayStep = { p, g, count, rate, decay in UpdateKernels.sgd(M.self, p, g, count: count, rate: rate, decay: decay) }
         momentumStep = { p, g, v, count, rate, mu, decay, nesterov in
-            UpdateKernels.momentum(p, g, velocity: v, count: count, rate: rate, momentum: mu, decay: decay, nesterov: nesterov)
+            UpdateKernels.momentum(M.self, p, g, velocity: v, count: count, rate: rate, momentum: mu, decay: decay, nesterov: nesterov)
         }
         adamStep = { p, g, m, v, count, c in
-            UpdateKernels.adam(p, g, m: m, v: v, count: count, rate: c.rate, beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon,
+            UpdateKernels.adam(M.self, p, g, m: m, v: v, count: count, rate: c.rate, beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon,
                                correction1: c.correction1, correction2: c.correction2, decay: c.decay, decoupled: c.decoupled)
         }
     }

@@ -5,6 +5,11 @@
 /// SIMD code on padding: so each parameter's new value depends only on its own θ, g and state, is
 /// the same in every kernel variant, and equals the scalar formula in `Reference` bit for bit.
 /// The formulas and their order are the contract in docs/reproducibility.md.
+///
+/// Generic over `MultiplyAdd` although no multiply-add is fused, so that each variant's module
+/// code-generates them for its own CPU target, as every other kernel (`KernelFunctions`). (The
+/// SIMD8 square root and the divisions still compile to eight scalar operations each, in every
+/// variant: the Adam step's cost is mostly those; docs/benchmarks.md.)
 public enum UpdateKernels {
     /// The gradient with L2 weight decay: g + λ·θ (λ = 0 leaves g's bits as they are).
     @inlinable @inline(__always)
@@ -14,7 +19,8 @@ public enum UpdateKernels {
 
     /// SGD with L2 decay λ: θ ← θ − η·(g + λ·θ). (λ = 0 is `Activations.sgdStep`'s θ − η·g.)
     @inlinable
-    public static func sgd(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, count: Int, rate: Float, decay: Float) {
+    public static func sgd<M: MultiplyAdd>(_: M.Type, _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, count: Int, rate: Float,
+                                         decay: Float) {
         var j = 0
         while j < count {
             let w = min(8, count - j)
@@ -27,8 +33,9 @@ public enum UpdateKernels {
     /// Heavy-ball momentum (the form PyTorch's SGD uses): g' = g + λ·θ; v ← μ·v + g';
     /// θ ← θ − η·v, or with Nesterov's correction θ ← θ − η·(g' + μ·v) (with the new v).
     @inlinable
-    public static func momentum(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, velocity v: UnsafeMutablePointer<Float>,
-                                count: Int, rate: Float, momentum mu: Float, decay: Float, nesterov: Bool) {
+    public static func momentum<M: MultiplyAdd>(_: M.Type, _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                                              velocity v: UnsafeMutablePointer<Float>, count: Int, rate: Float, momentum mu: Float,
+                                              decay: Float, nesterov: Bool) {
         var j = 0
         while j < count {
             let w = min(8, count - j)
@@ -53,9 +60,10 @@ public enum UpdateKernels {
     /// c1 and c2 are given by the caller, computed from the step number t alone (not from running
     /// products), so a run split by checkpoints computes the same values.
     @inlinable
-    public static func adam(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
-                            v: UnsafeMutablePointer<Float>, count: Int, rate: Float, beta1: Float, beta2: Float, epsilon: Float,
-                            correction1 c1: Float, correction2 c2: Float, decay: Float, decoupled: Bool) {
+    public static func adam<M: MultiplyAdd>(_: M.Type, _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                                          m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int, rate: Float,
+                                          beta1: Float, beta2: Float, epsilon: Float, correction1 c1: Float, correction2 c2: Float,
+                                          decay: Float, decoupled: Bool) {
         var j = 0
         while j < count {
             let w = min(8, count - j)

@@ -57,7 +57,7 @@ struct HyperparameterOptions: ParsableArguments {
     @Option(help: "The learning rate over the run: constant (the lecture), step (× --decay-factor every --decay-every iterations) or cosine (to 0 at the last iteration).")
     var schedule: ScheduleKind = .constant
 
-    @Option(help: "Iterations of linear warmup from 0 to the learning rate before the schedule starts.")
+    @Option(help: "Iterations W of linear warmup before the schedule starts: iteration k < W uses the rate·(k+1)/W.")
     var warmup = 0
 
     @Option(name: .customLong("decay-every"), help: "Iterations between the step schedule's decays.")
