@@ -110,12 +110,14 @@ struct CompareBenchmark: ParsableCommand {
     }
 }
 
-/// The repository's commit (`git rev-parse --short HEAD`), with "+changes" when the work tree differs
-/// from it: what a result file was measured on.
+/// The repository's commit (`git rev-parse --short HEAD`), with "+changes" when the code in the work
+/// tree (the packages' sources and manifests, the reference peers) differs from it: what a result
+/// file was measured on.
 func currentCommit() -> String {
     let git = { (arguments: [String]) in NumpyPeer.shell(["git", "-C", repositoryRoot.path] + arguments, environment: [:]) }
     guard let head = git(["rev-parse", "--short", "HEAD"])?.trimmingCharacters(in: .whitespacesAndNewlines) else { return "unknown" }
-    let dirty = !(git(["status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty
+    let code = ["Sources", "Package.swift", "Benchmarks/Sources", "Benchmarks/Package.swift", "Benchmarks/reference"]
+    let dirty = !(git(["status", "--porcelain", "--untracked-files=no", "--"] + code) ?? "").isEmpty
     return head + (dirty ? "+changes" : "")
 }
 
