@@ -7,10 +7,21 @@
 /// The formulas and their order are the contract in docs/reproducibility.md.
 ///
 /// Generic over `MultiplyAdd` although no multiply-add is fused, so that each variant's module
-/// code-generates them for its own CPU target, as every other kernel (`KernelFunctions`). (The
-/// SIMD8 square root and the divisions still compile to eight scalar operations each, in every
-/// variant: the Adam step's cost is mostly those; docs/benchmarks.md.)
+/// code-generates them for its own CPU target, as every other kernel (`KernelFunctions`).
 public enum UpdateKernels {
+    /// √x of each lane, for lanes that are +0, positive or NaN (Adam's v/c2), as one vector square
+    /// root. Why not `x.squareRoot()`: on Linux that is eight scalar square roots, each followed by
+    /// a check that calls libm's `sqrtf` for a negative input to set errno, which also keeps the
+    /// arithmetic around it from vectorizing. Taking each lane's magnitude first proves the input
+    /// non-negative, so the check goes and the lanes become one instruction; for such lanes the
+    /// magnitude is the lane itself, so the result is bit for bit `x.squareRoot()`.
+    @inlinable @inline(__always)
+    static func squareRoot(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        var r = SIMD8<Float>()
+        for i in 0..<8 { r[i] = x[i].magnitude.squareRoot() }
+        return r
+    }
+
     /// The gradient with L2 weight decay: g + λ·θ (λ = 0 leaves g's bits as they are).
     @inlinable @inline(__always)
     static func decayed(_ g: SIMD8<Float>, _ theta: SIMD8<Float>, _ decay: Float) -> SIMD8<Float> {
@@ -73,7 +84,7 @@ public enum UpdateKernels {
             let second = beta2 * Activations.load(UnsafePointer(v + j), w) + (1 - beta2) * (gradient * gradient)
             Activations.store(first, m + j, w)
             Activations.store(second, v + j, w)
-            let u = (first / c1) / ((second / c2).squareRoot() + epsilon)
+            let u = (first / c1) / (squareRoot(second / c2) + epsilon)
             let direction = decoupled && decay != 0 ? u + decay * theta : u
             Activations.store(theta - rate * direction, p + j, w)
             j += 8
