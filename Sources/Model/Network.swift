@@ -37,9 +37,4 @@ public final class Network: @unchecked Sendable {
 
     /// A copy of the parameters as an array.
     public var parameterArray: [Float] { Array(parameters.buffer) }
-
-    public func copyParameters(from other: Network) {
-        precondition(other.layout == layout)
-        parameters.pointer.update(from: other.parameters.pointer, count: layout.count)
-    }
 }

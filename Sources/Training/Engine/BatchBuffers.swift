@@ -172,8 +172,6 @@ public struct BatchRows {
     @inline(__always) public func d(_ l: Int) -> UnsafeMutablePointer<Float> { tensors[layers - 1 + l] }
     /// d_l packed as a GEMM B-operand (k = B), for dW_l (empty for layer 0 with a sparse input).
     @inline(__always) public func packedD(_ l: Int) -> UnsafeMutablePointer<Float> { tensors[2 * layers - 1 + l] }
-    /// The table of z pointers (`LayerStack.forward`'s `z`).
-    var zTable: UnsafeMutablePointer<UnsafeMutablePointer<Float>> { tensors.pointers }
 
     func deallocate() {
         labels.deallocate()
