@@ -44,19 +44,23 @@ public struct TrainingCheckpoint {
                      && self.optimizerState.parameterCount == net.layout.count)
     }
 
-    /// A Float32 setting as a decimal for people and its exact bits in hex (`NAME_bits`).
-    static func float(_ key: String, _ value: Float) -> [String: String] {
-        [key: "\(value)", key + "_bits": String(value.bitPattern, radix: 16)]
+    /// The optimizer's and the schedule's Float32 settings: metadata key (a decimal for people, and
+    /// the exact bits in hex under `KEY_bits`), the flag that sets it, and where the configuration
+    /// holds it. One table, so writing, reading and the resume check cannot disagree.
+    static var floatSettings: [(key: String, flag: String, setting: WritableKeyPath<TrainingConfiguration, Float>)] {
+        [("momentum", "--momentum", \.optimizer.momentum), ("beta1", "--beta1", \.optimizer.beta1),
+         ("beta2", "--beta2", \.optimizer.beta2), ("epsilon", "--epsilon", \.optimizer.epsilon),
+         ("weight_decay", "--weight-decay", \.optimizer.weightDecay), ("decay_factor", "--decay-factor", \.schedule.decayFactor)]
     }
 
     public var metadata: [String: String] {
-        let c = configuration, spec = net.spec, o = c.optimizer, schedule = c.schedule
-        let optimizer: [String: String] = ["optimizer": o.kind.rawValue, "schedule": schedule.kind.rawValue,
-                                           "warmup": String(schedule.warmup), "decay_every": String(schedule.decayEvery)]
-            .merging(Self.float("momentum", o.momentum)) { a, _ in a }.merging(Self.float("beta1", o.beta1)) { a, _ in a }
-            .merging(Self.float("beta2", o.beta2)) { a, _ in a }.merging(Self.float("epsilon", o.epsilon)) { a, _ in a }
-            .merging(Self.float("weight_decay", o.weightDecay)) { a, _ in a }
-            .merging(Self.float("decay_factor", schedule.decayFactor)) { a, _ in a }
+        let c = configuration, spec = net.spec
+        var optimizer = ["optimizer": c.optimizer.kind.rawValue, "schedule": c.schedule.kind.rawValue,
+                         "warmup": String(c.schedule.warmup), "decay_every": String(c.schedule.decayEvery)]
+        for (key, _, setting) in Self.floatSettings {
+            optimizer[key] = "\(c[keyPath: setting])"
+            optimizer[key + "_bits"] = String(c[keyPath: setting].bitPattern, radix: 16)
+        }
         return optimizer.merging([
             "format": Self.format, "format_version": String(Self.formatVersion),
             "iteration": String(iteration), "iterations": String(c.iterations),
@@ -168,7 +172,7 @@ public struct TrainingCheckpoint {
         c.seed = seed
         c.sampling = sampling
         c.workers = max(try int("workers"), 1)
-        if version >= 2 { (c.optimizer, c.schedule) = try optimizer(m, path: path) }
+        if version >= 2 { try readOptimizer(m, into: &c, path: path) }
         // The tensors are checked against the spec before the network is allocated: a header that
         // declares a huge network cannot make ptrain allocate it (the tensors themselves are
         // bounded by the file's length).
@@ -201,14 +205,8 @@ public struct TrainingCheckpoint {
                                   datasetSHA256: try field("dataset_sha256"), kernels: try field("kernels"), optimizerState: state)
     }
 
-    /// The optimizer and schedule a version-2 file's metadata declares.
-    static func optimizer(_ m: [String: String], path: String) throws -> (OptimizerSettings, LearningRateSchedule) {
-        func float(_ key: String) throws -> Float {
-            guard let text = m[key + "_bits"], let bits = UInt32(text, radix: 16) else {
-                throw CheckpointError(path: path, problem: "metadata \"\(key)_bits\" is missing or not 8 hex digits")
-            }
-            return Float(bitPattern: bits)
-        }
+    /// The optimizer and schedule a version-2 file's metadata declares, into `c`.
+    static func readOptimizer(_ m: [String: String], into c: inout TrainingConfiguration, path: String) throws {
         func count(_ key: String) throws -> Int {
             guard let text = m[key], let v = Int(text), v >= 0 else { throw CheckpointError(path: path, problem: "metadata \"\(key)\" is not a count") }
             return v
@@ -219,14 +217,15 @@ public struct TrainingCheckpoint {
         guard let scheduleKind = m["schedule"].flatMap(ScheduleKind.init(rawValue:)) else {
             throw CheckpointError(path: path, problem: "metadata schedule \"\(m["schedule"] ?? "")\" is unknown")
         }
-        var o = OptimizerSettings()
-        o.kind = kind
-        (o.momentum, o.beta1, o.beta2) = (try float("momentum"), try float("beta1"), try float("beta2"))
-        (o.epsilon, o.weightDecay) = (try float("epsilon"), try float("weight_decay"))
-        var schedule = LearningRateSchedule()
-        schedule.kind = scheduleKind
-        (schedule.warmup, schedule.decayEvery, schedule.decayFactor) = (try count("warmup"), try count("decay_every"), try float("decay_factor"))
-        return (o, schedule)
+        c.optimizer.kind = kind
+        c.schedule.kind = scheduleKind
+        (c.schedule.warmup, c.schedule.decayEvery) = (try count("warmup"), try count("decay_every"))
+        for (key, _, setting) in floatSettings {
+            guard let text = m[key + "_bits"], let bits = UInt32(text, radix: 16) else {
+                throw CheckpointError(path: path, problem: "metadata \"\(key)_bits\" is missing or not 8 hex digits")
+            }
+            c[keyPath: setting] = Float(bitPattern: bits)
+        }
     }
 
     /// Refuses a resume that could not continue the same run: another dataset, network, seed,
@@ -245,13 +244,11 @@ public struct TrainingCheckpoint {
         if config.batchSize != c.batchSize { differences.append("--batch-size \(c.batchSize) in the checkpoint, \(config.batchSize) now") }
         if config.learningRate.bitPattern != c.learningRate.bitPattern { differences.append("--learning-rate \(c.learningRate) in the checkpoint, \(config.learningRate) now") }
         if config.sampling != c.sampling { differences.append("--sampling \(c.sampling.rawValue) in the checkpoint, \(config.sampling.rawValue) now") }
-        let (o, now) = (c.optimizer, config.optimizer)
-        if now.kind != o.kind { differences.append("--optimizer \(o.kind.rawValue) in the checkpoint, \(now.kind.rawValue) now") }
-        for (flag, saved, current) in [("--momentum", o.momentum, now.momentum), ("--beta1", o.beta1, now.beta1), ("--beta2", o.beta2, now.beta2),
-                                       ("--epsilon", o.epsilon, now.epsilon), ("--weight-decay", o.weightDecay, now.weightDecay),
-                                       ("--decay-factor", c.schedule.decayFactor, config.schedule.decayFactor)]
-            where saved.bitPattern != current.bitPattern {
-            differences.append("\(flag) \(saved) in the checkpoint, \(current) now")
+        if config.optimizer.kind != c.optimizer.kind {
+            differences.append("--optimizer \(c.optimizer.kind.rawValue) in the checkpoint, \(config.optimizer.kind.rawValue) now")
+        }
+        for (_, flag, setting) in Self.floatSettings where config[keyPath: setting].bitPattern != c[keyPath: setting].bitPattern {
+            differences.append("\(flag) \(c[keyPath: setting]) in the checkpoint, \(config[keyPath: setting]) now")
         }
         let (schedule, scheduleNow) = (c.schedule, config.schedule)
         if scheduleNow.kind != schedule.kind { differences.append("--schedule \(schedule.kind.rawValue) in the checkpoint, \(scheduleNow.kind.rawValue) now") }
