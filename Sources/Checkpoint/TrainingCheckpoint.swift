@@ -31,10 +31,14 @@ public struct TrainingCheckpoint {
     public var kernels: String
     /// The optimizer's state after `iteration` (none for SGD).
     public var optimizerState: OptimizerState
+    /// The training loss of iteration `iteration` (its batch's mean), so that a resume with nothing
+    /// left to train can still report it; nil in files that do not record it (it is optional).
+    public var loss: Float?
 
     public init(net: Network, iteration: Int, configuration: TrainingConfiguration, datasetSHA256: String, kernels: String,
-                optimizerState: OptimizerState? = nil) {
+                optimizerState: OptimizerState? = nil, loss: Float? = nil) {
         self.net = net
+        self.loss = loss
         self.iteration = iteration
         self.configuration = configuration
         self.datasetSHA256 = datasetSHA256
@@ -61,7 +65,7 @@ public struct TrainingCheckpoint {
             optimizer[key] = "\(c[keyPath: setting])"
             optimizer[key + "_bits"] = String(c[keyPath: setting].bitPattern, radix: 16)
         }
-        return optimizer.merging([
+        var m = optimizer.merging([
             "format": Self.format, "format_version": String(Self.formatVersion),
             "iteration": String(iteration), "iterations": String(c.iterations),
             "seed": String(c.seed), "batch_size": String(c.batchSize),
@@ -74,6 +78,8 @@ public struct TrainingCheckpoint {
             "workers": String(c.workers), "placement": c.placement.rawValue, "kernels": kernels,
             "params_sha256": net.parametersSHA256,
         ]) { a, _ in a }
+        if let loss { m["loss"] = "\(loss)" }
+        return m
     }
 
     /// The tensors in file order: the parameters (W1, b1, ..., so the data section starts with the
@@ -201,8 +207,13 @@ public struct TrainingCheckpoint {
         guard net.parametersSHA256 == m["params_sha256"] else {
             throw CheckpointError(path: path, problem: "parameters do not match their recorded SHA-256 (corrupt file)")
         }
+        let loss = try m["loss"].map { text in
+            guard let v = Float(text) else { throw CheckpointError(path: path, problem: "metadata \"loss\" is not a number") }
+            return v
+        }
         return TrainingCheckpoint(net: net, iteration: try int("iteration"), configuration: c,
-                                  datasetSHA256: try field("dataset_sha256"), kernels: try field("kernels"), optimizerState: state)
+                                  datasetSHA256: try field("dataset_sha256"), kernels: try field("kernels"), optimizerState: state,
+                                  loss: loss)
     }
 
     /// The optimizer and schedule a version-2 file's metadata declares, into `c`.
@@ -229,8 +240,8 @@ public struct TrainingCheckpoint {
     }
 
     /// Refuses a resume that could not continue the same run: another dataset, network, seed,
-    /// batch size, learning rate or sampling mode. Workers and placement may differ (they do not
-    /// change the result).
+    /// batch size, learning rate, sampling mode, optimizer or schedule, or fewer iterations than the
+    /// checkpoint holds. Workers and placement may differ (they do not change the result).
     public func checkResumable(as config: TrainingConfiguration, datasetSHA256: String, input: Int, path: String) throws {
         let c = configuration
         var differences: [String] = []
@@ -262,9 +273,11 @@ public struct TrainingCheckpoint {
             throw CheckpointError(path: path, problem: "cannot resume: " + differences.joined(separator: "; "),
                                   remedy: "resume with the checkpoint's settings (workers and placement may change)")
         }
-        guard iteration < config.iterations else {
-            throw CheckpointError(path: path, problem: "already holds \(iteration) iterations, --iterations is \(config.iterations)",
-                                  remedy: "raise --iterations to train further, or use `ptrain eval --checkpoint`")
+        // Equal is allowed: the run is complete, and resuming it trains nothing (so a restart
+        // script can always rerun the same command).
+        guard iteration <= config.iterations else {
+            throw CheckpointError(path: path, problem: "already holds \(iteration) iterations, more than the \(config.iterations) asked for",
+                                  remedy: "ask for at least \(iteration) (--iterations or --epochs) to continue it, or evaluate it with `ptrain eval --checkpoint`")
         }
     }
 }

@@ -21,6 +21,12 @@ public struct Placement: Equatable, Sendable {
     public var slots: [Slot]
     /// The length of the CPU order that the slots cycle through: the topology's usable CPU count.
     public var cycle: Int
+    /// The CPUs that really run the threads: `cycle`, or for a simulated topology the host's.
+    public var hostCPUs: Int
+    /// Whether the workers are pinned to their slots' CPUs (not for `none`, nor on a simulated topology).
+    public var pins: Bool
+    /// Whether memory is placed on the slots' nodes (not on a simulated topology).
+    public var placesMemory: Bool
 
     /// Plans `workers` workers on `topology`. With more workers than CPUs, the CPU order is
     /// reused from the start (two workers share a CPU), in the same policy order. Under a cgroup CPU
@@ -43,6 +49,9 @@ public struct Placement: Equatable, Sendable {
         }
         order = Array(order.prefix(topology.usableCPUCount))
         cycle = order.count
+        hostCPUs = topology.simulatedOn ?? order.count
+        pins = policy != .none && topology.simulatedOn == nil
+        placesMemory = topology.simulatedOn == nil
         slots = (0..<workers).map { w in
             let spot = order[w % order.count]
             return Slot(worker: w, cpu: policy == .none ? nil : spot.cpu, node: policy == .none ? topology.nodes[0].id : spot.node)
@@ -58,6 +67,10 @@ public struct Placement: Equatable, Sendable {
     /// How many workers lead a CPU (workers 0 ..< leadCount): min(workers, `cycle`), the workers
     /// the engine plans its work for.
     public var leadCount: Int { min(slots.count, cycle) }
+
+    /// Whether more threads than CPUs really run, so that waiting threads should soon leave
+    /// their CPU to others (`WorkQueue`).
+    public var oversubscribed: Bool { slots.count > hostCPUs }
 
     /// Nodes in use, ascending.
     public var nodes: [Int] { Array(Set(slots.map(\.node))).sorted() }

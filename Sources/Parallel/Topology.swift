@@ -8,7 +8,8 @@ import Foundation
 /// /sys/devices/system/node/node*/cpulist; else one node holding every allowed CPU (containers
 /// often hide both). Only CPUs in the process's affinity mask (taskset, cgroup cpusets) are kept,
 /// and a cgroup CPU quota is read beside them (`CPUQuota`; `usableCPUCount`).
-/// Tests inject layouts through `init(nodes:source:cpuQuota:)`.
+/// Tests inject layouts through `init(nodes:source:cpuQuota:)`; `current()` also honours
+/// `PTRAIN_TOPOLOGY`, a simulated layout for testing (`simulated(_:hostCPUs:)`).
 public struct Topology: Equatable, Sendable {
     public struct Node: Equatable, Sendable {
         public var id: Int
@@ -26,11 +27,16 @@ public struct Topology: Equatable, Sendable {
     public var source: String
     /// The cgroup CPU bandwidth limit, if any.
     public var cpuQuota: CPUQuota?
+    /// For a simulated layout, the CPUs that really run the threads; nil for a real one.
+    /// `Placement` plans a simulated layout's schedule as on a real one, but pins no thread and
+    /// places no memory on a node, and its threads wait as threads that share CPUs do.
+    public var simulatedOn: Int?
 
-    public init(nodes: [Node], source: String = "injected", cpuQuota: CPUQuota? = nil) {
+    public init(nodes: [Node], source: String = "injected", cpuQuota: CPUQuota? = nil, simulatedOn: Int? = nil) {
         self.nodes = nodes.filter { !$0.cpus.isEmpty }.sorted { $0.id < $1.id }
         self.source = source
         self.cpuQuota = cpuQuota
+        self.simulatedOn = simulatedOn
     }
 
     /// The allowed CPUs.
@@ -45,6 +51,31 @@ public struct Topology: Equatable, Sendable {
         let n = csupport_allowed_cpus(&buffer, Int32(buffer.count))
         guard n > 0 else { return nil }
         return buffer[0..<Int(n)].map(Int.init)
+    }
+
+    /// The layout the CLI plans for: the one `PTRAIN_TOPOLOGY` simulates when it is set, else the
+    /// machine's own (`discover()`).
+    public static func current(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Topology {
+        let real = discover()
+        guard let text = environment["PTRAIN_TOPOLOGY"], !text.isEmpty else { return real }
+        return try simulated(text, hostCPUs: real.usableCPUCount)
+    }
+
+    /// The largest simulated layout: enough CPUs to give each of `--workers`' 1024 its own.
+    public static let simulatedLimits = (nodes: 64, cpus: 4096)
+
+    /// A simulated layout for testing schedules that this machine is too small to plan, from
+    /// "NxC": N nodes of C CPUs each, numbered node-major (node n holds CPUs n·C ..< (n+1)·C), with
+    /// no CPU quota. Its threads really run on `hostCPUs` CPUs.
+    public static func simulated(_ text: String, hostCPUs: Int) throws -> Topology {
+        let parts = text.split(separator: "x", omittingEmptySubsequences: false)
+        guard parts.count == 2, let nodes = Int(parts[0]), let cpus = Int(parts[1]), nodes >= 1, cpus >= 1,
+              nodes <= simulatedLimits.nodes, nodes * cpus <= simulatedLimits.cpus else {
+            throw TopologyError("PTRAIN_TOPOLOGY=\(text): expected NODESxCPUS, e.g. 4x16 for 4 nodes of 16 CPUs, with at most \(simulatedLimits.nodes) nodes and \(simulatedLimits.cpus) CPUs in all; unset it to use this machine's layout")
+        }
+        return Topology(nodes: (0..<nodes).map { Node(id: $0, cpus: Array($0 * cpus..<($0 + 1) * cpus)) },
+                        source: "simulated by PTRAIN_TOPOLOGY=\(text), threads unpinned on \(hostCPUs) CPU(s)",
+                        simulatedOn: max(hostCPUs, 1))
     }
 
     public static func discover() -> Topology {
@@ -96,6 +127,12 @@ public struct Topology: Equatable, Sendable {
         }
         return cpus.sorted()
     }
+}
+
+/// A malformed `PTRAIN_TOPOLOGY`.
+public struct TopologyError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
 }
 
 extension Topology {

@@ -21,7 +21,7 @@ public enum WorkerPool {
         for slot in placement.slots {
             let context = WorkerContext(index: slot.worker, slot: slot)
             let job = ThreadJob {
-                if let cpu = slot.cpu {
+                if placement.pins, let cpu = slot.cpu {
                     let status = csupport_pin_current_thread(Int32(cpu))
                     if status != 0 {
                         warnings.add("warning: could not pin workers to CPUs (\(String(cString: strerror(status)))); continuing unpinned")

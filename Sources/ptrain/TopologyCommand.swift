@@ -6,7 +6,12 @@ import Training
 struct TopologyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topology",
-        abstract: "Show the NUMA nodes, their CPUs, any cgroup CPU quota, the kernel variant and the placement plan; with --probe, the round trip between the planned CPUs.")
+        abstract: "Show the NUMA nodes, their CPUs, any cgroup CPU quota, the kernel variant and the placement plan; with --probe, the round trip between the planned CPUs.",
+        discussion: """
+        PTRAIN_TOPOLOGY=NODESxCPUS (e.g. 4x16) makes train, verify and topology plan placement and \
+        schedules for a simulated machine of that many nodes and CPUs: a testing aid for schedules \
+        this machine is too small to plan. Threads are not pinned; the result is the same bits.
+        """)
 
     @Option(help: "Workers to plan for.")
     var workers = 1
@@ -28,7 +33,7 @@ struct TopologyCommand: ParsableCommand {
 
     func run() throws {
         let kernels = try KernelSet.best()
-        let topology = Topology.discover()
+        let topology = try Topology.current()
         print(describe(topology: topology, workers: workers, policy: placement, kernels: kernels.variant))
         if probe { print(probeRoundTrips(Placement(topology: topology, workers: workers, policy: placement))) }
     }
@@ -36,6 +41,7 @@ struct TopologyCommand: ParsableCommand {
     /// `--probe`: the round trip from the plan's first CPU to each other CPU it uses, in plan order.
     func probeRoundTrips(_ plan: Placement) -> String {
         guard plan.policy != .none else { return "round trips: not measured (--placement none pins no worker to a CPU)" }
+        guard plan.pins else { return "round trips: not measured (the topology is simulated: unset PTRAIN_TOPOLOGY)" }
         var cpus: [Int] = []
         for cpu in plan.slots.compactMap(\.cpu) where !cpus.contains(cpu) { cpus.append(cpu) }
         guard cpus.count > 1 else {

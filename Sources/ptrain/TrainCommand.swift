@@ -130,11 +130,12 @@ struct Train: ParsableCommand {
         if case .failure(let error) = input.resolve(for: dataset.train) {
             throw ValidationError("--input sparse: \(dataOptions.sourceDescription) has \(error.message)")
         }
-        let builder = RunBuilder(kernels: kernels)
+        let builder = RunBuilder(kernels: kernels, topology: try Topology.current())
         let spec = builder.spec(config, for: dataset.train)
         var net = builder.initialNetwork(config, for: dataset.train)
         var start = 0
         var state: OptimizerState? = nil
+        var resumedLoss: Float? = nil
         if let resume {
             let saved = try TrainingCheckpoint.read(resume)
             try saved.checkResumable(as: config, datasetSHA256: dataset.sha256, input: spec.input, path: resume)
@@ -144,6 +145,7 @@ struct Train: ParsableCommand {
             net = saved.net
             start = saved.iteration
             state = saved.optimizerState
+            resumedLoss = saved.loss
             if let traced, traced.upperBound <= start {
                 throw ValidationError("--trace records iterations \(traced.lowerBound + 1)-\(traced.upperBound), before iteration \(start + 1), where --resume \(resume) continues; trace a later iteration with --trace-from.")
             }
@@ -156,7 +158,15 @@ struct Train: ParsableCommand {
         let outcome = trainer.run(trace: traced) { try session.afterIteration($0) }
         session.progress.finish()
         outcome.warnings.forEach(warn)
-        try session.writeMetricsAndPlot(outcome)
+        // The loss of the last iteration done, by this process or (resuming a complete run) before it.
+        let lastLoss = outcome.losses.last ?? resumedLoss
+        if outcome.iterationsDone == start, let resume {
+            // A complete run resumed: nothing trained, so the metrics and plot files of the run that
+            // trained it stay as they are, and the report is the checkpoint's.
+            if !json { warn("note: \(resume) already holds all \(start) iterations; nothing to train") }
+        } else {
+            try session.writeMetricsAndPlot(outcome)
+        }
         if let trace { try writeText(TraceFile(events: outcome.trace, placement: trainer.placement).json, to: trace, flag: "--trace") }
         switch outcome.stop {
         case .diverged(let iteration, let loss):
@@ -166,18 +176,18 @@ struct Train: ParsableCommand {
         case .interrupted:
             var note = "ptrain: interrupted after iteration \(outcome.iterationsDone) of \(config.iterations)"
             if let checkpoint {
-                try session.saveCheckpoint(at: outcome.iterationsDone, to: checkpoint)
+                try session.saveCheckpoint(at: outcome.iterationsDone, loss: lastLoss, to: checkpoint)
                 note += "; checkpoint written to \(checkpoint); continue with --resume \(checkpoint)"
             }
             warn(note)
             throw ExitCode(75)
         case .completed:
-            if let checkpoint { try session.saveCheckpoint(at: outcome.iterationsDone, to: checkpoint) }
+            if let checkpoint { try session.saveCheckpoint(at: outcome.iterationsDone, loss: lastLoss, to: checkpoint) }
         }
         let evaluation = builder.evaluate(net, on: dataset.test)
         let report = TrainReport(config: config, learningRate: hyper.learningRate, spec: spec, dataset: dataset,
-                                 kernels: kernels, input: trainer.input, outcome: outcome, evaluation: evaluation,
-                                 paramsSHA256: net.parametersSHA256)
+                                 kernels: kernels, input: trainer.input, outcome: outcome, lastLoss: lastLoss,
+                                 evaluation: evaluation, paramsSHA256: net.parametersSHA256)
         print(json ? report.json : report.summary)
     }
 }
@@ -231,19 +241,19 @@ final class TrainSession: @unchecked Sendable {
             evaluationResults.append((r.iteration, Evaluator.evaluate(trainer.net, on: dataset.test, kernels: kernels.functions).accuracy))
         }
         if let (path, every) = periodicCheckpoint, r.iteration % every == 0, r.iteration < r.iterations {
-            try saveCheckpoint(at: r.iteration, to: path)
+            try saveCheckpoint(at: r.iteration, loss: r.loss, to: path)
         }
     }
 
     /// Writes the checkpoint unless the parameters hold a non-finite value: a diverging run must
-    /// not replace the last good checkpoint.
-    func saveCheckpoint(at iteration: Int, to path: String) throws {
+    /// not replace the last good checkpoint. `loss`: that of iteration `iteration`.
+    func saveCheckpoint(at iteration: Int, loss: Float?, to path: String) throws {
         guard trainer.net.parameters.buffer.allSatisfy(\.isFinite) else {
             throw RunError("training diverged: the parameters after iteration \(iteration) are not finite; lower --learning-rate (\(path) keeps the last good state)")
         }
         try TrainingCheckpoint(net: trainer.net, iteration: iteration, configuration: trainer.configuration,
                                datasetSHA256: dataset.sha256, kernels: kernels.variant.rawValue,
-                               optimizerState: trainer.optimizerState).write(to: path)
+                               optimizerState: trainer.optimizerState, loss: loss).write(to: path)
     }
 
     func writeMetricsAndPlot(_ outcome: TrainingOutcome) throws {

@@ -8,6 +8,7 @@ import Training
 struct TrainReport: Encodable {
     var test_accuracy: Double
     var test_loss: Double
+    /// The training loss of the run's last iteration (resuming a complete run: the checkpoint's).
     var final_loss: Double
     var iterations: Int
     /// Iterations · batch size / training images.
@@ -32,15 +33,17 @@ struct TrainReport: Encodable {
     var params_sha256: String
     var dataset: String
     var dataset_sha256: String
+    /// The losses of the first and last iteration this process trained (both `final_loss` when it
+    /// trained none).
     var losses_first_last: [Double]
     /// Seconds per worker in each phase (see `PhaseTimes`).
     var time_split: PhaseTimes
 
     init(config: TrainingConfiguration, learningRate: Double, spec: NetworkSpec, dataset: MNIST, kernels: KernelSet,
-         input: InputEncoding, outcome: TrainingOutcome, evaluation: Evaluation, paramsSHA256: String) {
+         input: InputEncoding, outcome: TrainingOutcome, lastLoss: Float?, evaluation: Evaluation, paramsSHA256: String) {
         test_accuracy = evaluation.accuracy
         test_loss = evaluation.loss
-        final_loss = Double(outcome.losses.last ?? .nan)
+        final_loss = Double(lastLoss ?? .nan)
         iterations = outcome.iterationsDone
         epochs = Double(outcome.iterationsDone) * Double(config.batchSize) / Double(dataset.train.count)
         optimizer = config.optimizer.kind.rawValue
@@ -61,7 +64,7 @@ struct TrainReport: Encodable {
         params_sha256 = paramsSHA256
         self.dataset = dataset.source
         dataset_sha256 = dataset.sha256
-        losses_first_last = [Double(outcome.losses.first ?? .nan), final_loss]
+        losses_first_last = [outcome.losses.first.map(Double.init) ?? final_loss, final_loss]
         time_split = outcome.phases
     }
 

@@ -35,7 +35,7 @@ struct VerifyCommand: ParsableCommand {
         guard hyper.batchSize <= dataset.train.count else {
             throw ValidationError("--batch-size \(hyper.batchSize) exceeds the \(dataset.train.count) training images.")
         }
-        let builder = RunBuilder(kernels: kernels)
+        let builder = RunBuilder(kernels: kernels, topology: try Topology.current())
         try hyper.validate(trainCount: dataset.train.count)
         let base = hyper.configuration(workers: 1, placement: .spread, trainCount: dataset.train.count)
         let total = base.iterations

@@ -234,4 +234,28 @@ final class CLITests: XCTestCase {
         let unpinned = try runPTrain(["topology", "--workers", "2", "--probe", "--placement", "none"])
         XCTAssert(unpinned.stdout.contains("round trips: not measured (--placement none pins no worker to a CPU)"), unpinned.stdout)
     }
+
+    /// PTRAIN_TOPOLOGY plans for a simulated machine: `topology` shows its plan, training on it
+    /// gives the real machine's bits, and a malformed value is a one-line error naming the variable.
+    func testSimulatedTopologyThroughTheEnvironment() throws {
+        let simulated = ["PTRAIN_TOPOLOGY": "4x16"]
+        let plan = try runPTrain(["topology", "--workers", "6", "--probe"], environment: simulated)
+        XCTAssertEqual(plan.status, 0, plan.stderr)
+        XCTAssert(plan.stdout.contains("topology (simulated by PTRAIN_TOPOLOGY=4x16"), plan.stdout)
+        XCTAssert(plan.stdout.contains("node 3: cpus 48,"), plan.stdout)
+        XCTAssert(plan.stdout.contains("worker 5: cpu 17, node 1"), plan.stdout)
+        XCTAssert(plan.stdout.contains("round trips: not measured (the topology is simulated"), plan.stdout)
+        let reference = try json(["--iterations", "120", "--hidden", "40,24", "--batch-size", "60"])
+        for (workers, layout) in [("40", "4x16"), ("60", "8x8")] {
+            let r = try runPTrain(["--json", "--iterations", "120", "--hidden", "40,24", "--batch-size", "60", "--workers", workers],
+                                  environment: ["PTRAIN_TOPOLOGY": layout])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            XCTAssertEqual(object?["params_sha256"] as? String, reference["params_sha256"] as? String, "\(workers) workers on \(layout)")
+        }
+        let bad = try runPTrain(["--iterations", "1"], environment: ["PTRAIN_TOPOLOGY": "4by16"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        XCTAssert(bad.stderr.contains("PTRAIN_TOPOLOGY=4by16: expected NODESxCPUS"), bad.stderr)
+    }
 }

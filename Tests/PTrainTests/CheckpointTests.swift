@@ -14,7 +14,8 @@ final class CheckpointTests: XCTestCase {
         var c = TrainingConfiguration()
         c.hidden = [3]
         c.iterations = 500
-        return TrainingCheckpoint(net: net, iteration: 123, configuration: c, datasetSHA256: String(repeating: "ab", count: 32), kernels: "avx2")
+        return TrainingCheckpoint(net: net, iteration: 123, configuration: c, datasetSHA256: String(repeating: "ab", count: 32), kernels: "avx2",
+                                  loss: 0.3141)
     }
 
     func testRoundTripIsBitExact() throws {
@@ -24,6 +25,10 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(decoded.iteration, 123)
         XCTAssertEqual(decoded.configuration, original.configuration)
         XCTAssertEqual(decoded.datasetSHA256, original.datasetSHA256)
+        XCTAssertEqual(decoded.loss?.bitPattern, Float(0.3141).bitPattern)
+        var unrecorded = original
+        unrecorded.loss = nil
+        XCTAssertNil(try TrainingCheckpoint.decode(unrecorded.encoded(), path: "mem").loss, "the loss is optional")
         let bytes = original.encoded()
         let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
         XCTAssertEqual((8 + headerLength) % 8, 0, "data is 8-byte aligned")
@@ -95,6 +100,7 @@ final class CheckpointTests: XCTestCase {
         assertRejected(with(["activation": "swish"]), "activation \"swish\" or init")
         assertRejected(with(["format_version": "3"]), "this ptrain reads versions 1-2")
         assertRejected(with(["format_version": "1"]), "metadata lacks \"input\"")
+        assertRejected(with(["loss": "low"]), "metadata \"loss\" is not a number")
     }
 
     func testResumeRefusesAnotherRun() throws {
@@ -122,8 +128,12 @@ final class CheckpointTests: XCTestCase {
         XCTAssertThrowsError(try saved.checkResumable(as: other, datasetSHA256: saved.datasetSHA256, input: 6, path: "p")) { XCTAssert("\($0)".contains("--init lecture in the checkpoint, he now")) }
         XCTAssertThrowsError(try saved.checkResumable(as: c, datasetSHA256: saved.datasetSHA256, input: 7, path: "p")) { XCTAssert("\($0)".contains("input width 6 in the checkpoint, 7 now")) }
         other = c
+        other.iterations = 123
+        XCTAssertNoThrow(try saved.checkResumable(as: other, datasetSHA256: saved.datasetSHA256, input: 6, path: "p"), "a complete run: nothing to train")
         other.iterations = 100
-        XCTAssertThrowsError(try saved.checkResumable(as: other, datasetSHA256: saved.datasetSHA256, input: 6, path: "p")) { XCTAssert("\($0)".contains("already holds 123 iterations")) }
+        XCTAssertThrowsError(try saved.checkResumable(as: other, datasetSHA256: saved.datasetSHA256, input: 6, path: "p")) {
+            XCTAssert("\($0)".contains("already holds 123 iterations, more than the 100 asked for"), "\($0)")
+        }
     }
 
     func testAtomicWriteReplacesWholeFiles() throws {

@@ -120,6 +120,75 @@ final class ReliabilityTests: XCTestCase {
         XCTAssert(refused.stderr.contains("--optimizer adam in the checkpoint, adamw now"), refused.stderr)
     }
 
+    /// A restart script can always rerun the same command: resuming a checkpoint that holds every
+    /// requested iteration trains nothing, exits 0 and reports the run (JSON too), leaving the
+    /// metrics file alone. Every other resume that could not continue the same run is refused
+    /// through the CLI with one line naming the difference; other kernels resume with a warning.
+    func testResumeIsIdempotentAndRefusalsNameTheDifference() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("run.safetensors").path, csv = dir.appendingPathComponent("m.csv").path
+        let common = ["--iterations", "300", "--hidden", "32", "--batch-size", "50"]
+        let first = try runPTrain(common + ["--json", "--checkpoint", path, "--metrics", csv])
+        let firstReport = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any], first.stderr)
+        let metrics = try String(contentsOfFile: csv, encoding: .utf8)
+        let again = try runPTrain(common + ["--json", "--resume", path, "--checkpoint", path, "--metrics", csv, "--workers", "2"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(again.stderr, "")
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
+        for key in ["params_sha256", "iterations", "test_accuracy", "final_loss", "epochs"] {
+            XCTAssertEqual(report[key] as? NSObject, firstReport[key] as? NSObject, key)
+        }
+        XCTAssertEqual(report["losses_first_last"] as? [Double], [firstReport["final_loss"] as! Double, firstReport["final_loss"] as! Double])
+        XCTAssertEqual(try String(contentsOfFile: csv, encoding: .utf8), metrics, "a run that trains nothing leaves the metrics alone")
+        XCTAssertEqual(try TrainingCheckpoint.read(path).iteration, 300)
+        let summary = try runPTrain(common + ["--resume", path])
+        XCTAssertEqual(summary.status, 0, summary.stderr)
+        XCTAssert(summary.stderr.contains("already holds all 300 iterations; nothing to train"), summary.stderr)
+        XCTAssert(summary.stdout.contains("params sha256 \(firstReport["params_sha256"] as! String)"), summary.stdout)
+
+        // A dataset of other images (the same shape): its SHA-256 differs.
+        let data = dir.appendingPathComponent("data").path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        var random = TestRandom(seed: 5)
+        for (stem, count) in [("train", 1000), ("t10k", 100)] {
+            try Data(idxBytes(dimensions: [count, 28, 28], elements: (0..<count * 784).map { _ in UInt8(random.int(below: 256)) }))
+                .write(to: URL(fileURLWithPath: "\(data)/\(stem)-images-idx3-ubyte"))
+            try Data(idxBytes(dimensions: [count], elements: (0..<count).map { _ in UInt8(random.int(below: 10)) }))
+                .write(to: URL(fileURLWithPath: "\(data)/\(stem)-labels-idx1-ubyte"))
+        }
+        let refusals: [(change: [String], phrase: String)] = [
+            (["--data", data], "dataset (sha256"),
+            (["--seed", "2"], "--seed 1 in the checkpoint, 2 now"),
+            (["--batch-size", "60"], "--batch-size 50 in the checkpoint, 60 now"),
+            (["--hidden", "33"], "--hidden 32 in the checkpoint, 33 now"),
+            (["--learning-rate", "0.05"], "--learning-rate 0.1 in the checkpoint, 0.05 now"),
+            (["--sampling", "epoch"], "--sampling replacement in the checkpoint, epoch now"),
+            (["--optimizer", "momentum"], "--optimizer sgd in the checkpoint, momentum now"),
+            (["--iterations", "200"], "already holds 300 iterations, more than the 200 asked for"),
+        ]
+        for (change, phrase) in refusals {
+            var arguments = common + ["--resume", path]
+            for (i, flag) in change.enumerated() where i % 2 == 0 {
+                if let at = arguments.firstIndex(of: flag) { arguments.removeSubrange(at...at + 1) }
+                arguments += [flag, change[i + 1]]
+            }
+            let r = try runPTrain(arguments)
+            XCTAssertEqual(r.status, 1, "\(change): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(change): \(r.stderr)")
+            XCTAssert(r.stderr.contains(phrase), "\(change): \(r.stderr)")
+        }
+        // Other kernels: allowed, with a warning that the bits will differ from an uninterrupted run.
+        let saved = try TrainingCheckpoint.read(path)
+        let other = saved.kernels == "baseline" ? "avx2" : "baseline"
+        var relabelled = saved
+        relabelled.kernels = other
+        try relabelled.write(to: path)
+        let continued = try runPTrain(["--iterations", "310", "--hidden", "32", "--batch-size", "50", "--resume", path])
+        XCTAssertEqual(continued.status, 0, continued.stderr)
+        XCTAssert(continued.stderr.contains("was written with the \(other) kernels"), continued.stderr)
+    }
+
     /// Sends SIGTERM to a run whose stopping is slow, waits until ptrain says it is stopping, then
     /// sends SIGTERM again: right away (ptrain is still finishing the iteration), or once the stop's
     /// checkpoint write has begun (`duringLastWrite`). Returns the process and what it printed, or

@@ -26,7 +26,8 @@ public final class ShardedLoader: @unchecked Sendable {
 
     let kernels: KernelFunctions
 
-    public init(images: LabeledImages, sampler: BatchSampler, nodes: [Int], kernels: KernelFunctions,
+    /// `placesMemory`: whether the nodes are real, so that several get their own copies.
+    public init(images: LabeledImages, sampler: BatchSampler, nodes: [Int], placesMemory: Bool = true, kernels: KernelFunctions,
                 encoding: InputEncoding = .dense) {
         self.images = images
         self.sampler = sampler
@@ -34,7 +35,7 @@ public final class ShardedLoader: @unchecked Sendable {
         self.encoding = encoding
         var copies: [Int: NodeLocalBytes] = [:]
         var sparseCopies: [Int: SparseImages] = [:]
-        let replicate = nodes.count > 1
+        let replicate = placesMemory && nodes.count > 1
         for node in nodes {
             switch encoding {
             case .dense: copies[node] = NodeLocalBytes(images.pixels, node: node, replicate: replicate)

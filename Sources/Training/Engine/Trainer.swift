@@ -118,8 +118,8 @@ public final class Trainer: @unchecked Sendable {
         placement = Placement(topology: topology, workers: configuration.workers, policy: configuration.placement)
         let sampler = BatchSampler(mode: configuration.sampling, seed: configuration.seed,
                                    sampleCount: train.count, batchSize: configuration.batchSize)
-        loader = ShardedLoader(images: train, sampler: sampler, nodes: placement.nodes, kernels: kernels.functions,
-                               encoding: input)
+        loader = ShardedLoader(images: train, sampler: sampler, nodes: placement.nodes, placesMemory: placement.placesMemory,
+                               kernels: kernels.functions, encoding: input)
     }
 
     /// Trains until `configuration.iterations` are done or a stop is requested.
@@ -177,7 +177,7 @@ public final class Trainer: @unchecked Sendable {
             }
             if start + 2 < total { loader.sampler.prepare(iteration: start + 2) }
         }
-        let oversubscribed = placement.slots.count > placement.cycle
+        let oversubscribed = placement.oversubscribed
         let queue = WorkQueue(firstPhaseItems: schedule.phaseItemCounts[0], capacity: schedule.capacity,
                               threads: placement.slots.count, oversubscribed: oversubscribed)
         // Items done per dependency group, counted over the run (`Schedule.Dependency`).
