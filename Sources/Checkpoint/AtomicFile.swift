@@ -31,8 +31,15 @@ public enum AtomicFile {
         let name = path.split(separator: "/").last.map(String.init) ?? path
         let temporary = (folder.isEmpty ? "" : folder + "/") + ".\(name).tmp-\(getpid())"
         func fail(_ what: String) -> CheckpointError {
-            CheckpointError(path: path, problem: "\(what) failed (\(String(cString: strerror(errno))))",
-                            remedy: "check that the folder exists and is writable")
+            let code = errno
+            let remedy: String
+            switch code {
+            case ENOSPC, EDQUOT: remedy = "free some space on its file system, or write elsewhere"
+            case EFBIG: remedy = "the file-size limit (ulimit -f) is too small for it: raise the limit, or write elsewhere"
+            case EISDIR: remedy = "give the path of a file, not of a folder"
+            default: remedy = "check that the folder exists and is writable"
+            }
+            return CheckpointError(path: path, problem: "\(what) failed (\(String(cString: strerror(code))))", remedy: remedy)
         }
         unfinished.withLock { $0 = temporary }
         defer { _ = takeUnfinished() }

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct PTrain: ParsableCommand {
@@ -10,4 +13,12 @@ struct PTrain: ParsableCommand {
         subcommands: [Train.self, EvalCommand.self, VerifyCommand.self, TopologyCommand.self],
         defaultSubcommand: Train.self
     )
+
+    static func main() {
+        // A write beyond the file-size limit (RLIMIT_FSIZE, `ulimit -f`) then fails with EFBIG,
+        // which ptrain reports in one line like a full disk, instead of killing the process with
+        // SIGXFSZ in the middle of a checkpoint.
+        signal(SIGXFSZ, SIG_IGN)
+        main(nil)
+    }
 }

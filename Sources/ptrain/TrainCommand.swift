@@ -87,10 +87,15 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// Fails before training, not after it, when a file the run will write has no folder to go to.
+    /// Fails before training, not after it, when a file the run will write has no folder to go to,
+    /// or its path names a folder, FIFO or other non-file.
     func checkOutputFolders() throws {
         for (flag, path) in [("--checkpoint", checkpoint), ("--metrics", metrics), ("--plot", plot), ("--trace", trace)] {
             guard let path else { continue }
+            var info = stat()
+            if stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG {
+                throw RunError("\(flag) \(path): is \(FileBytes.kind(of: info.st_mode)); give the path of a file to write")
+            }
             let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
@@ -160,6 +165,11 @@ struct Train: ParsableCommand {
         outcome.warnings.forEach(warn)
         // The loss of the last iteration done, by this process or (resuming a complete run) before it.
         let lastLoss = outcome.losses.last ?? resumedLoss
+        // The checkpoint first: of the files a run writes, it is the one a later failure (a full
+        // disk while writing the metrics, say) must not cost.
+        if let checkpoint, outcome.stop == .completed || outcome.stop == .interrupted {
+            try session.saveCheckpoint(at: outcome.iterationsDone, loss: lastLoss, to: checkpoint)
+        }
         if outcome.iterationsDone == start, let resume {
             // A complete run resumed: nothing trained, so the metrics and plot files of the run that
             // trained it stay as they are, and the report is the checkpoint's.
@@ -175,14 +185,11 @@ struct Train: ParsableCommand {
             throw RunError(message)
         case .interrupted:
             var note = "ptrain: interrupted after iteration \(outcome.iterationsDone) of \(config.iterations)"
-            if let checkpoint {
-                try session.saveCheckpoint(at: outcome.iterationsDone, loss: lastLoss, to: checkpoint)
-                note += "; checkpoint written to \(checkpoint); continue with --resume \(checkpoint)"
-            }
+            if let checkpoint { note += "; checkpoint written to \(checkpoint); continue with --resume \(checkpoint)" }
             warn(note)
             throw ExitCode(75)
         case .completed:
-            if let checkpoint { try session.saveCheckpoint(at: outcome.iterationsDone, loss: lastLoss, to: checkpoint) }
+            break
         }
         let evaluation = builder.evaluate(net, on: dataset.test)
         let report = TrainReport(config: config, learningRate: hyper.learningRate, spec: spec, dataset: dataset,
@@ -251,9 +258,10 @@ final class TrainSession: @unchecked Sendable {
         guard trainer.net.parameters.buffer.allSatisfy(\.isFinite) else {
             throw RunError("training diverged: the parameters after iteration \(iteration) are not finite; lower --learning-rate (\(path) keeps the last good state)")
         }
-        try TrainingCheckpoint(net: trainer.net, iteration: iteration, configuration: trainer.configuration,
-                               datasetSHA256: dataset.sha256, kernels: kernels.variant.rawValue,
-                               optimizerState: trainer.optimizerState, loss: loss).write(to: path)
+        let saved = TrainingCheckpoint(net: trainer.net, iteration: iteration, configuration: trainer.configuration,
+                                       datasetSHA256: dataset.sha256, kernels: kernels.variant.rawValue,
+                                       optimizerState: trainer.optimizerState, loss: loss)
+        try writeOutput(to: path, flag: "--checkpoint") { try saved.write(to: path) }
     }
 
     func writeMetricsAndPlot(_ outcome: TrainingOutcome) throws {
@@ -280,10 +288,15 @@ final class TrainSession: @unchecked Sendable {
 }
 
 func writeText(_ text: String, to path: String, flag: String) throws {
+    try writeOutput(to: path, flag: flag) { try AtomicFile.write(Array(text.utf8), to: path) }
+}
+
+/// Runs `write`, which writes `path` for `flag`; a failure becomes one line naming both.
+func writeOutput(to path: String, flag: String, _ write: () throws -> Void) throws {
     do {
-        try AtomicFile.write(Array(text.utf8), to: path)
+        try write()
     } catch let error as CheckpointError {
-        throw RunError("\(flag) \(path): \(error.problem)")
+        throw RunError("\(flag) \(path): \(error.problem); \(error.remedy)")
     }
 }
 

@@ -109,15 +109,17 @@ public struct CommandResult {
     public var signaled: Bool
 }
 
-/// Runs `ptrain` with `arguments` (optionally under `prefix`, e.g. ["taskset", "-c", "0"]).
-public func runPTrain(_ arguments: [String], prefix: [String] = [], environment: [String: String] = [:]) throws -> CommandResult {
+/// Runs `ptrain` (or a copy of it, `executable`) with `arguments`, optionally under `prefix`, e.g.
+/// ["taskset", "-c", "0"].
+public func runPTrain(_ arguments: [String], prefix: [String] = [], environment: [String: String] = [:],
+                      executable: URL = ptrainExecutable) throws -> CommandResult {
     let process = Process()
     if prefix.isEmpty {
-        process.executableURL = ptrainExecutable
+        process.executableURL = executable
         process.arguments = arguments
     } else {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = prefix + [ptrainExecutable.path] + arguments
+        process.arguments = prefix + [executable.path] + arguments
     }
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe(), err = Pipe()
