@@ -1,4 +1,5 @@
 import Dataset
+import Foundation
 import Kernels
 import Model
 import TestSupport
@@ -92,5 +93,71 @@ final class GoldenDigestTests: XCTestCase {
         }
         if !KernelVariant.avx2.isSupported { throw XCTSkip("this CPU has no AVX2 + FMA: only the baseline digests were checked") }
         XCTAssertEqual(checked, 2 * Self.goldens.count)
+    }
+
+    /// Where every run starts, pinned independently of the kernels: the lecture net's initial
+    /// weights (seed 1) and He-initialised weights of a deeper net (seed 7), and the first batches'
+    /// sample indices in both sampling modes (seed 1, MNIST's 60,000 images, batch 100), including
+    /// the last iteration of the lecture's run and the first batch of the second epoch.
+    static let initialDigests: [(spec: NetworkSpec, seed: UInt64, digest: String)] = [
+        (NetworkSpec(input: 784, hidden: [100], output: 10), 1, "ac8442bc3d8927d5f1c2e2f9f1651a0bd62dc8810a5fa68e4c1aea0508fc6991"),
+        (NetworkSpec(input: 784, hidden: [64, 32], output: 10, activation: .relu, initialization: .he), 7, "a62dfa0ce2fc8e8c2aeb07862e6d2d281233784e456e04217bfe9be1df6f9a75"),
+    ]
+    static let batchQueries: [(mode: SamplingMode, iteration: Int, indices: [Int])] = [
+        (.replacement, 0, [25162, 29309, 17336, 9384, 12779, 48341, 45923, 15767, 46501, 21241]),
+        (.replacement, 9999, [46204, 49511, 53404, 59277]),
+        (.epoch, 0, [32385, 14475, 25805, 22777, 13762, 15011, 39656, 29826, 55805, 31739]),
+        (.epoch, 600, [35125, 11763, 37146, 32624]),
+    ]
+
+    func indices(_ mode: SamplingMode, iteration: Int, rows: Int) -> [Int] {
+        let sampler = BatchSampler(mode: mode, seed: 1, sampleCount: 60_000, batchSize: 100)
+        sampler.prepare(iteration: iteration)
+        return (0..<rows).map { sampler.index(iteration: iteration, row: $0) }
+    }
+
+    func testInitialWeightsAndFirstBatchesArePinned() {
+        for (spec, seed, digest) in Self.initialDigests {
+            XCTAssertEqual(Network(spec: spec, seed: seed).parametersSHA256, digest, "\(spec.description), seed \(seed)")
+        }
+        for (mode, iteration, expected) in Self.batchQueries {
+            XCTAssertEqual(indices(mode, iteration: iteration, rows: expected.count), expected, "\(mode), iteration \(iteration)")
+        }
+    }
+
+    /// Tests/python/reference_random.py, a numpy port written from docs/reproducibility.md,
+    /// reproduces the pinned indices and initial weights bit for bit (so the documented formulas
+    /// are the ones ptrain runs), and agrees with ptrain on a whole further batch of each mode.
+    func testPythonPortOfTheSamplerAndInitialisation() throws {
+        let python = try checkpointPython()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("python/reference_random.py")
+        for (spec, seed, digest) in Self.initialDigests {
+            let initialisation: [String: Any] = ["widths": spec.widths, "init": spec.initialization.rawValue, "seed": seed]
+            var query: [String: Any] = ["seed": 1, "sample_count": 60_000, "batch_size": 100, "init": initialisation]
+            query["replacement"] = Self.batchQueries.filter { $0.mode == .replacement }.map { [$0.iteration, $0.indices.count] } + [[123_456, 100]]
+            query["epoch"] = Self.batchQueries.filter { $0.mode == .epoch }.map { [$0.iteration, $0.indices.count] } + [[1799, 100]]
+            let process = Process(), out = Pipe()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [python, script.path, String(decoding: try JSONSerialization.data(withJSONObject: query), as: UTF8.self)]
+            process.standardOutput = out
+            try process.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 0)
+            let answer = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            XCTAssertEqual(answer["init_sha256"] as? String, digest, "\(spec.description), seed \(seed)")
+            let first = Network(spec: spec, seed: seed).parameterArray.prefix(8).map { Int($0.bitPattern) }
+            XCTAssertEqual(answer["init_first"] as? [Int], first)
+            for mode in SamplingMode.allCases {
+                let rows = try XCTUnwrap(answer[mode.rawValue] as? [[Int]])
+                let queries = Self.batchQueries.filter { $0.mode == mode }
+                for (i, (_, iteration, expected)) in queries.enumerated() {
+                    XCTAssertEqual(rows[i], expected, "\(mode), iteration \(iteration)")
+                }
+                let extra = mode == .replacement ? 123_456 : 1799
+                XCTAssertEqual(rows[queries.count], indices(mode, iteration: extra, rows: 100), "\(mode), iteration \(extra)")
+            }
+        }
     }
 }
