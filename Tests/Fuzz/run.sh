@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Fuzz the IDX reader and the checkpoint reader with libFuzzer + AddressSanitizer.
+# Fuzz the IDX reader and the checkpoint reader with libFuzzer + AddressSanitizer: FuzzIDX and
+# FuzzCheckpoint take raw files; FuzzCheckpointMetadata edits a real checkpoint's metadata
+# (KEY=VALUE and -KEY lines), so consistent edits reach the shape checks and copies. The checkpoint
+# targets use checkpoint.dict (the format's keys and values, numbers at the limits).
 # Usage: Tests/Fuzz/run.sh [seconds per target, default 60]
 # Limits: -malloc_limit_mb=256 flags any single allocation a <= 4 KB input cannot justify;
 # -rss_limit_mb=2048; -timeout=10 s per input flags hangs. A finding leaves crash-* files in
@@ -11,17 +14,18 @@ swift build -c release --scratch-path ../../.build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld >/dev/null
 bin=$(swift build -c release --scratch-path ../../.build-fuzz --show-bin-path -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld)
 mkdir -p ../../.build-fuzz/findings
-for target in FuzzIDX FuzzCheckpoint; do
+for target in FuzzIDX FuzzCheckpoint FuzzCheckpointMetadata; do
     corpus=../../.build-fuzz/corpus-$target
     mkdir -p "$corpus"
     case $target in
-        FuzzIDX) cp corpus/idx/* "$corpus"/ ;;
-        FuzzCheckpoint) cp corpus/checkpoint/* "$corpus"/ ;;
+        FuzzIDX) cp corpus/idx/* "$corpus"/; dictionary=() ;;
+        FuzzCheckpoint) cp corpus/checkpoint/* "$corpus"/; dictionary=(-dict=checkpoint.dict) ;;
+        FuzzCheckpointMetadata) cp corpus/metadata/* "$corpus"/; dictionary=(-dict=checkpoint.dict) ;;
     esac
     echo "== $target for $seconds s"
     log=../../.build-fuzz/$target.log
     set +e
-    "$bin/$target" "$corpus" -max_total_time="$seconds" -max_len=4096 -malloc_limit_mb=256 -rss_limit_mb=2048 \
+    "$bin/$target" "$corpus" "${dictionary[@]}" -max_total_time="$seconds" -max_len=4096 -malloc_limit_mb=256 -rss_limit_mb=2048 \
         -timeout=10 -print_final_stats=1 -artifact_prefix=../../.build-fuzz/findings/ >"$log" 2>&1
     status=$?
     set -e

@@ -18,6 +18,9 @@ final class FaultTests: XCTestCase {
     /// fail with ENOSPC on a full disk, through the same code. ptrain ignores SIGXFSZ itself.
     func testFullDiskWhileWritingKeepsThePreviousCheckpoint() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") else { throw XCTSkip("prlimit (util-linux) is not installed") }
+        // ThreadSanitizer's runtime dies at start-up (SIGBUS) under a file-size limit of a few KB;
+        // the release run covers this test.
+        if sanitizer == "thread" { throw XCTSkip("a file-size limit stops ThreadSanitizer's runtime itself") }
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("c.safetensors").path

@@ -70,6 +70,16 @@ public var supportedKernelSets: [KernelSet] {
     KernelVariant.allCases.filter(\.isSupported).map(KernelSet.make)
 }
 
+/// The sanitizer this test process (and the `ptrain` beside it) was built with: "thread",
+/// "address" or nil, from the runtime's entry symbol.
+public var sanitizer: String? {
+    let me = dlopen(nil, RTLD_NOW)
+    defer { dlclose(me) }
+    if dlsym(me, "__tsan_init") != nil { return "thread" }
+    if dlsym(me, "__asan_init") != nil { return "address" }
+    return nil
+}
+
 /// A fresh temporary folder, removed by the caller.
 public func temporaryDirectory(_ name: String = #function) -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("ptrain-\(name.filter(\.isLetter))-\(UUID().uuidString)")
