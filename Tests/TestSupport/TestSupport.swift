@@ -73,7 +73,7 @@ public var supportedKernelSets: [KernelSet] {
 /// The sanitizer this test process (and the `ptrain` beside it) was built with: "thread",
 /// "address" or nil, from the runtime's entry symbol.
 public var sanitizer: String? {
-    let me = dlopen(nil, RTLD_NOW)
+    guard let me = dlopen(nil, RTLD_NOW) else { return nil }
     defer { dlclose(me) }
     if dlsym(me, "__tsan_init") != nil { return "thread" }
     if dlsym(me, "__asan_init") != nil { return "address" }
