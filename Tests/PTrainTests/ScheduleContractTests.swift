@@ -1,5 +1,6 @@
 import Checkpoint
 import Dataset
+import KernelCore
 import Kernels
 import Model
 import Parallel
@@ -16,7 +17,7 @@ import XCTest
 /// the checkpoint format and resumed on another topology and worker count. The case must end with
 /// the bits of one uninterrupted worker on the real topology.
 ///
-/// `PTRAIN_PROPERTY_CASES=N` runs seeds 0..<N (default 100, about 4 s); `PTRAIN_PROPERTY_SEED=S` runs seed S
+/// `PTRAIN_PROPERTY_CASES=N` runs seeds 0..<N (default 100); `PTRAIN_PROPERTY_SEED=S` runs seed S
 /// alone, which is how a failure (its message prints the seed) is reproduced.
 final class ScheduleContractTests: XCTestCase {
     struct Case: CustomStringConvertible {
@@ -44,7 +45,9 @@ final class ScheduleContractTests: XCTestCase {
         let imageCount = 40 + r.int(below: 300)
         var c = TrainingConfiguration()
         c.batchSize = 1 + r.int(below: min(128, imageCount))
-        c.hidden = (0..<1 + r.int(below: 3)).map { _ in 1 + r.int(below: 150) }
+        // Mostly narrow layers; one in eight wider than a k-block (512), so the next layer's
+        // products split into 2 or 3 blocks that its row items straddle.
+        c.hidden = (0..<1 + r.int(below: 3)).map { _ in r.int(below: 8) == 0 ? 513 + r.int(below: 600) : 1 + r.int(below: 150) }
         c.activation = pick(ActivationKind.allCases)
         c.initialization = pick(Initialization.allCases)
         c.sampling = pick(SamplingMode.allCases)
@@ -112,6 +115,8 @@ final class ScheduleContractTests: XCTestCase {
         XCTAssertEqual(Set(cases.map(\.config.sampling)), Set(SamplingMode.allCases))
         XCTAssertEqual(Set(cases.map(\.config.input)), [.dense, .sparse])
         XCTAssertEqual(Set(cases.map(\.config.optimizer.kind)), Set(OptimizerKind.allCases))
+        XCTAssert(cases.contains { $0.config.hidden.contains { $0 > GEMM.maxKC } }, "a hidden layer whose product with the next layer splits into k-blocks")
+        XCTAssert(cases.contains { $0.rows * $0.columns > GEMM.maxKC }, "an input layer that splits into k-blocks")
         XCTAssert(cases.contains { $0.config.sampling == .epoch && $0.resumeAt * $0.config.batchSize % $0.imageCount != 0
                                    && $0.config.iterations * $0.config.batchSize > 2 * $0.imageCount },
                   "a run in epoch mode that crosses epochs and resumes mid-epoch")
