@@ -80,6 +80,29 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// A transposed A (xᵀ, zᵀ as the engine reads them) gives the bits of a row-major copy of it,
+    /// and a product's column slices those of the whole, for widths of 1 to 17 panels and inner
+    /// dimensions of one and three k-blocks: a change of how A is read or B's panels are visited
+    /// must keep every bit.
+    func testGEMMTransposedAndColumnSlicesChangeNoBit() {
+        for kernels in supportedKernelSets {
+            var random = TestRandom(seed: 11)
+            for (m, k, n) in [(37, 100, 100), (50, 1100, 131), (13, 300, 261)] {
+                let aT = random.floats(k * m), b = random.floats(k * n)  // A stored (k, m): xᵀ as the engine reads it
+                let transposed = fastMultiply(kernels, a: aT, b: b, m: m, k: k, n: n, transposeA: true)
+                let rowMajor = (0..<m * k).map { aT[($0 % k) * m + $0 / k] }
+                XCTAssertEqual(fastMultiply(kernels, a: rowMajor, b: b, m: m, k: k, n: n).map(\.bitPattern), transposed.map(\.bitPattern),
+                               "\(kernels.variant) \(m)x\(k)x\(n)")
+                let cut = 16 * (n / 32)
+                let left = fastMultiply(kernels, a: rowMajor, b: (0..<k * cut).map { b[($0 / cut) * n + $0 % cut] }, m: m, k: k, n: cut)
+                for i in 0..<m {
+                    XCTAssertEqual(left[(i * cut)..<((i + 1) * cut)].map(\.bitPattern), transposed[(i * n)..<(i * n + cut)].map(\.bitPattern),
+                                   "\(kernels.variant) \(m)x\(k)x\(n), columns 0..<\(cut), row \(i)")
+                }
+            }
+        }
+    }
+
     /// The Cephes method promises about 1 ulp on the reduced argument; 3·u (1.8e-7) bounds the
     /// polynomial, the two-part ln2 reduction and the final scaling together.
     func testExpRelativeError() {

@@ -15,6 +15,28 @@ struct KernelsBenchmark: ParsableCommand {
     @Option(help: "Repeats per measurement (the median is reported).")
     var repeats = 7
 
+    @Option(help: ArgumentHelp("Write the results as JSON into this folder (kernels.json).", valueName: "folder"))
+    var output = "Benchmarks/results"
+
+    /// One GEMM's result in kernels.json.
+    struct Row: Codable {
+        var name: String
+        var m: Int, k: Int, n: Int
+        var gflops_median: Double, gflops_min: Double, gflops_max: Double
+        var percent_of_peak: Double
+    }
+
+    struct Document: Codable {
+        var date: String
+        var command: String
+        var commit: String
+        var machine: String
+        var kernels: String
+        /// The one-core FMA peak of the kernels' vector width, measured in the same run.
+        var peak_gflops: Stats
+        var gemms: [Row]
+    }
+
     func run() throws {
         let kernels = try KernelSet.best()
         let peak1 = Stats(rates(repeats: repeats, work: 1) { chainState = fmaChain(iterations: 200_000, start: chainState * 1e-9).sink }.map { $0 * 200_000 * 192 / 1e9 })
@@ -26,15 +48,32 @@ struct KernelsBenchmark: ParsableCommand {
             ("x·W1   (1 worker)", 100, 784, 100, false), ("x·W1   (2 workers)", 50, 784, 100, false),
             ("xᵀ·da1 (1 worker)", 784, 100, 100, true), ("xᵀ·da1 (2 workers)", 392, 100, 100, true),
             ("z1·W2", 100, 100, 10, false), ("dy·W2ᵀ", 100, 10, 100, false), ("z1ᵀ·dy", 100, 100, 10, true),
-            ("square 1024", 1024, 1024, 1024, false),
+            // Larger shapes a user trains (issue "Kernels at the machine's real peak": M, N, K >= 256),
+            // among them the heavy run's (784-1024-10, batch 1000) and a deep net's hidden layers.
+            ("square 256", 256, 256, 256, false), ("square 512", 512, 512, 512, false),
+            ("square 1024", 1024, 1024, 1024, false), ("square 2048", 2048, 2048, 2048, false),
+            ("x·W1   heavy (1 worker)", 1000, 784, 1024, false), ("xᵀ·da1 heavy (1 worker)", 784, 1000, 1024, true),
+            ("z·W deep (batch 512)", 512, 1024, 1024, false), ("zᵀ·d deep (batch 512)", 1024, 512, 1024, true),
         ]
-        var results: [[String: Double]] = []
+        var results: [Row] = []
         for (name, m, k, n, transposed) in shapes {
             let r = try benchmarkGEMM(kernels, m: m, k: k, n: n, transposedA: transposed)
             let pct = 100 * r.median / peak1.median
             print("\(String(format: "%-5d x %-5d x %-5d", m, k, n))  \(name.padding(toLength: 22, withPad: " ", startingAt: 0))  \(fixed(r.median).leftPad(8))  \(fixed(r.min).leftPad(7)) \(fixed(r.max).leftPad(7))  \(fixed(pct).leftPad(6))%")
-            results.append(["m": Double(m), "k": Double(k), "n": Double(n), "gflops_median": r.median, "percent_of_peak": pct])
+            results.append(Row(name: name, m: m, k: k, n: n, gflops_median: r.median, gflops_min: r.min, gflops_max: r.max,
+                               percent_of_peak: pct))
         }
+        let large = results.filter { min($0.m, $0.k, $0.n) >= 256 }.map(\.percent_of_peak)
+        print("GEMMs with M, N, K >= 256: \(fixed(large.min() ?? 0))-\(fixed(large.max() ?? 0))% of the one-core peak")
+        let document = Document(date: ISO8601DateFormatter().string(from: Date()),
+                                command: (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+                                commit: currentCommit(), machine: machineDescription(), kernels: kernels.variant.rawValue,
+                                peak_gflops: peak1, gemms: results)
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(document).write(to: URL(fileURLWithPath: "\(output)/kernels.json"))
+        print("wrote \(output)/kernels.json")
         try benchmarkSparse(kernels, peak: peak1.median)
     }
 
