@@ -61,6 +61,50 @@ final class CheckpointTests: XCTestCase {
         var corrupt = good
         corrupt[corrupt.count - 3] ^= 0x40
         assertRejected(corrupt, "do not match their recorded SHA-256")
+        // The rest of the container's checks, each one line.
+        assertRejected(withHeader("{\"__metadata__\":{\"a\":1}}"), "__metadata__ must map strings to strings")
+        assertRejected(withHeader("{\"W1\":{\"dtype\":\"F32\",\"shape\":[1]}}", data: [0, 0, 0, 0]), "tensor \"W1\" lacks dtype, shape or data_offsets")
+        assertRejected(withHeader("{\"W1\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", data: [0, 0, 0, 0]), "malformed shape or data_offsets")
+        assertRejected(withHeader("{\"W1\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"W2\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                                  data: [0, 0, 0, 0, 0, 0, 0, 0]), "overlaps or leaves gaps")
+        assertRejected(withHeader("{\"W1\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", data: [0, 0, 0, 0, 9, 9, 9, 9]), "4 bytes after the last tensor")
+    }
+
+    /// Every metadata check of a ptrain checkpoint, each on a file whose tensors are whole: one line
+    /// naming the key.
+    func testEveryMetadataErrorIsOneLine() {
+        var c = TrainingConfiguration()
+        c.hidden = [3]
+        c.optimizer.kind = .momentum
+        let net = Network(spec: c.spec(input: 6, classes: 10), seed: 2)
+        let original = TrainingCheckpoint(net: net, iteration: 5, configuration: c, datasetSHA256: "x", kernels: "avx2")
+        let (tensors, metadata) = try! SafeTensors.decode(original.encoded(), path: "base")
+        XCTAssertNoThrow(try TrainingCheckpoint.decode(SafeTensors.encode(tensors: tensors, metadata: metadata), path: "x"))
+        func with(_ changes: [String: String?]) -> [UInt8] {
+            var m = metadata
+            for (k, v) in changes { m[k] = v }
+            return SafeTensors.encode(tensors: tensors, metadata: m)
+        }
+        for key in ["iteration", "iterations", "batch_size", "workers", "warmup", "decay_every"] {
+            assertRejected(with([key: "-1"]), "metadata \"\(key)\" is not a count")
+        }
+        for key in ["iteration", "dataset_sha256", "kernels", "learning_rate_bits"] {
+            assertRejected(with([key: nil]), "metadata lacks \"\(key)\"")
+        }
+        assertRejected(with(["learning_rate_bits": "xyz"]), "learning_rate_bits, seed or sampling is malformed")
+        assertRejected(with(["seed": "-3"]), "learning_rate_bits, seed or sampling is malformed")
+        assertRejected(with(["sampling": "shuffle"]), "learning_rate_bits, seed or sampling is malformed")
+        assertRejected(with(["optimizer": "lion"]), "metadata optimizer \"lion\" is unknown")
+        assertRejected(with(["schedule": "linear"]), "metadata schedule \"linear\" is unknown")
+        assertRejected(with(["beta2_bits": nil]), "metadata \"beta2_bits\" is missing or not 8 hex digits")
+        assertRejected(with(["momentum_bits": "zz"]), "metadata \"momentum_bits\" is missing or not 8 hex digits")
+        assertRejected(with(["init": "xavier"]), "or init \"xavier\" is unknown")
+        assertRejected(with(["format": "other"]), "not a ptrain checkpoint (metadata format is other)")
+        assertRejected(with(["format_version": "two"]), "has format version two")
+        // The optimizer decides the state tensors: sgd expects none, adam two slots.
+        assertRejected(with(["optimizer": "sgd"]), "expected W1, b1, W2, b2")
+        assertRejected(with(["optimizer": "adam"]), "expected W1, b1, W2, b2, m.W1")
+        assertRejected(with(["params_sha256": String(repeating: "0", count: 64)]), "do not match their recorded SHA-256")
     }
 
     /// A version-1 file (the lecture's net: metadata input, hidden, classes) still loads, as
