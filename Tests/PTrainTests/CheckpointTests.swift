@@ -41,6 +41,14 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// `checkpoint`'s file with its metadata edited: a value sets a key, nil removes it.
+    func edited(_ checkpoint: TrainingCheckpoint, _ changes: [String: String?]) -> [UInt8] {
+        let (tensors, metadata) = try! SafeTensors.decode(checkpoint.encoded(), path: "edited")
+        var m = metadata
+        for (k, v) in changes { m[k] = v }
+        return SafeTensors.encode(tensors: tensors, metadata: m)
+    }
+
     func withHeader(_ json: String, data: [UInt8] = []) -> [UInt8] {
         var out = [UInt8]()
         withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { out += $0 }
@@ -78,13 +86,8 @@ final class CheckpointTests: XCTestCase {
         c.optimizer.kind = .momentum
         let net = Network(spec: c.spec(input: 6, classes: 10), seed: 2)
         let original = TrainingCheckpoint(net: net, iteration: 5, configuration: c, datasetSHA256: "x", kernels: "avx2")
-        let (tensors, metadata) = try! SafeTensors.decode(original.encoded(), path: "base")
-        XCTAssertNoThrow(try TrainingCheckpoint.decode(SafeTensors.encode(tensors: tensors, metadata: metadata), path: "x"))
-        func with(_ changes: [String: String?]) -> [UInt8] {
-            var m = metadata
-            for (k, v) in changes { m[k] = v }
-            return SafeTensors.encode(tensors: tensors, metadata: m)
-        }
+        func with(_ changes: [String: String?]) -> [UInt8] { edited(original, changes) }
+        XCTAssertNoThrow(try TrainingCheckpoint.decode(with([:]), path: "x"))
         for key in ["iteration", "iterations", "batch_size", "workers", "warmup", "decay_every"] {
             assertRejected(with([key: "-1"]), "metadata \"\(key)\" is not a count")
         }
@@ -127,13 +130,7 @@ final class CheckpointTests: XCTestCase {
     /// refused with one line before anything of that size is allocated.
     func testHostileNetworkMetadataIsRefusedBeforeAllocating() {
         let original = sample()
-        let p = original.net.parameterArray
-        let tensors = original.net.layout.tensors.map { Tensor(name: $0.name, shape: $0.shape, values: Array(p[$0.range])) }
-        func with(_ changes: [String: String?]) -> [UInt8] {
-            var metadata = original.metadata
-            for (k, v) in changes { metadata[k] = v }
-            return SafeTensors.encode(tensors: tensors, metadata: metadata)
-        }
+        func with(_ changes: [String: String?]) -> [UInt8] { edited(original, changes) }
         assertRejected(with(["layers": "16777216,8192,64"]), "tensor W1 is missing or not of shape [16777216, 8192]")
         assertRejected(with(["layers": "6,3,10,10"]), "expected W1, b1, W2, b2, W3, b3")
         assertRejected(with(["layers": "6,0,10"]), "network sizes 6-0-10 are out of range")
