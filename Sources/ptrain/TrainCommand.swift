@@ -38,7 +38,7 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue the run saved in this checkpoint; the result equals the uninterrupted run's.", valueName: "path"))
     var resume: String?
 
-    @Option(help: ArgumentHelp("Write the loss of every iteration (and the test accuracy every --eval-every iterations) as CSV.", valueName: "path"))
+    @Option(help: ArgumentHelp("Write the loss of every iteration (and the test accuracy every --eval-every iterations) as CSV; a resumed run continues the file of the run it resumes.", valueName: "path"))
     var metrics: String?
 
     @Option(name: .customLong("eval-every"), help: ArgumentHelp("Test-set evaluations recorded in --metrics: every N iterations (0: none), or epoch (after each iteration that completes an epoch).", valueName: "N|epoch"))
@@ -156,7 +156,7 @@ struct Train: ParsableCommand {
             }
         }
         let trainer = builder.trainer(config, net: net, train: dataset.train, start: start, state: state)
-        let session = TrainSession(command: self, trainer: trainer, dataset: dataset, kernels: kernels)
+        let session = TrainSession(command: self, trainer: trainer, dataset: dataset, kernels: kernels, start: start)
         let signals = StopSignals.install { trainer.stopRequest.set() }
         // Until the command returns, so a second signal also cuts the last checkpoint write short.
         defer { signals.forEach { $0.cancel() } }
@@ -215,8 +215,11 @@ final class TrainSession: @unchecked Sendable {
     private let periodicCheckpoint: (path: String, every: Int)?
     private let batchSize: Int
     private let trainCount: Int
+    /// A resumed run's `--metrics` rows from before it (`MetricsFile.continuing`), empty otherwise.
+    private let earlier: MetricsFile
 
-    init(command: Train, trainer: Trainer, dataset: MNIST, kernels: KernelSet) {
+    /// `start`: the iteration a resumed run continues from (0 for a new run).
+    init(command: Train, trainer: Trainer, dataset: MNIST, kernels: KernelSet, start: Int) {
         self.command = command
         self.trainer = trainer
         self.dataset = dataset
@@ -226,6 +229,15 @@ final class TrainSession: @unchecked Sendable {
         batchSize = command.hyper.batchSize
         trainCount = dataset.train.count
         periodicCheckpoint = command.checkpoint.flatMap { command.checkpointEvery > 0 ? ($0, command.checkpointEvery) : nil }
+        var earlier = MetricsFile()
+        if start > 0, let path = command.metrics {
+            if let continued = MetricsFile.continuing(path, through: start) {
+                earlier = continued
+            } else {
+                warn("note: --metrics \(path) does not hold iterations 1-\(start) of the resumed run; it will hold this run's iterations only")
+            }
+        }
+        self.earlier = earlier
     }
 
     /// Whether --eval-every evaluates after iteration `i` (1-based): every N iterations, or after
@@ -266,21 +278,19 @@ final class TrainSession: @unchecked Sendable {
 
     func writeMetricsAndPlot(_ outcome: TrainingOutcome) throws {
         let first = outcome.iterationsDone - outcome.losses.count + 1
-        if let path = command.metrics {
-            let accuracy = Dictionary(evaluationResults.map { ($0.iteration, $0.accuracy) }, uniquingKeysWith: { a, _ in a })
-            var csv = "iteration,epoch,loss,test_accuracy\n"
-            for (i, loss) in outcome.losses.enumerated() {
-                let it = first + i
-                csv += "\(it),\(String(format: "%.4f", epochs(after: it))),\(loss),\(accuracy[it].map { String($0) } ?? "")\n"
-            }
-            try writeText(csv, to: path, flag: "--metrics")
+        let accuracy = Dictionary(evaluationResults.map { ($0.iteration, $0.accuracy) }, uniquingKeysWith: { a, _ in a })
+        var metrics = earlier
+        for (i, loss) in outcome.losses.enumerated() {
+            let it = first + i
+            metrics.rows.append((it, Double(loss), "\(it),\(String(format: "%.4f", epochs(after: it))),\(loss),\(accuracy[it].map { String($0) } ?? "")"))
         }
+        if let path = command.metrics { try writeText(metrics.csv, to: path, flag: "--metrics") }
         if let path = command.plot {
             let h = command.hyper
             let chart = LineChart(
                 title: "Training loss: \(trainer.net.spec.description), \(h.optimizer.rawValue), batch \(h.batchSize), lr \(h.learningRate), seed \(h.seed)",
                 xLabel: "iteration", yLabel: "loss (cross-entropy)",
-                series: [.init(name: "loss", points: outcome.losses.enumerated().map { (Double(first + $0.offset), Double($0.element)) }, color: "#1f77b4")],
+                series: [.init(name: "loss", points: metrics.rows.map { (Double($0.iteration), $0.loss) }, color: "#1f77b4")],
                 yFromZero: true)
             try writeText(chart.svg(), to: path, flag: "--plot")
         }

@@ -189,6 +189,35 @@ final class ReliabilityTests: XCTestCase {
         XCTAssert(continued.stderr.contains("was written with the \(other) kernels"), continued.stderr)
     }
 
+    /// A resumed run continues the `--metrics` file of the run it resumes (dropping rows the
+    /// stopped run trained past its checkpoint, which it recomputes), so stopping and resuming ends
+    /// with the uninterrupted run's file, byte for byte; a file that does not hold the earlier
+    /// iterations is replaced by this run's rows, with a note.
+    func testResumedRunContinuesItsMetrics() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        let common = ["--hidden", "32", "--eval-every", "100"]
+        XCTAssertEqual(try runPTrain(common + ["--iterations", "500", "--metrics", path("whole.csv")]).status, 0)
+        // The stopped run: a checkpoint after 200 iterations, metrics through 250.
+        XCTAssertEqual(try runPTrain(common + ["--iterations", "200", "--checkpoint", path("c.safetensors")]).status, 0)
+        XCTAssertEqual(try runPTrain(common + ["--iterations", "250", "--metrics", path("m.csv")]).status, 0)
+        let resumed = try runPTrain(common + ["--iterations", "500", "--resume", path("c.safetensors"), "--metrics", path("m.csv"),
+                                              "--plot", path("loss.svg"), "--workers", "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let whole = try String(contentsOfFile: path("whole.csv"), encoding: .utf8)
+        XCTAssertEqual(whole.split(separator: "\n").count, 501)
+        XCTAssertEqual(try String(contentsOfFile: path("m.csv"), encoding: .utf8), whole)
+        // Not a metrics file of this run: replaced, with a note.
+        try "something else\n".write(toFile: path("other.csv"), atomically: true, encoding: .utf8)
+        let replaced = try runPTrain(common + ["--iterations", "300", "--resume", path("c.safetensors"), "--metrics", path("other.csv")])
+        XCTAssertEqual(replaced.status, 0, replaced.stderr)
+        XCTAssert(replaced.stderr.contains("does not hold iterations 1-200 of the resumed run"), replaced.stderr)
+        let rows = try String(contentsOfFile: path("other.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(rows.count, 101)
+        XCTAssert(rows[1].hasPrefix("201,"), "\(rows[1])")
+    }
+
     /// Sends SIGTERM to a run whose stopping is slow, waits until ptrain says it is stopping, then
     /// sends SIGTERM again: right away (ptrain is still finishing the iteration), or once the stop's
     /// checkpoint write has begun (`duringLastWrite`). Returns the process and what it printed, or
