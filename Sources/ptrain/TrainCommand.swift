@@ -23,7 +23,7 @@ struct Train: ParsableCommand {
     @Option(help: "Worker placement: spread (across NUMA nodes), compact (fill a node first) or none (no pinning).")
     var placement: PlacementPolicy = .spread
 
-    @Option(help: "How layer 1 reads the pixels: auto (sparse when at most 40% are non-zero, as in MNIST), dense or sparse. The result is bitwise identical for each.")
+    @Option(help: "How layer 1 reads the pixels: auto (sparse on sparse data such as MNIST, dense on dense data, in between whichever this machine runs faster, timed at start-up), dense or sparse. The result is bitwise identical for each.")
     var input: InputChoice = .auto
 
     @OptionGroup var hyper: HyperparameterOptions

@@ -65,7 +65,7 @@ struct VerifyCommand: ParsableCommand {
             print("  \(digests.last!.0.padding(toLength: 44, withPad: " ", startingAt: 0)) \(digests.last!.1)")
         }
         // The input `auto` did not choose (sparse rows or dense bytes), where the data allows it.
-        let chosen = try? InputChoice.auto.resolve(for: dataset.train).get()
+        let chosen = try? InputChoice.auto.resolve(for: dataset.train, timing: (spec, kernels.functions)).get()
         let other: InputChoice? = chosen == .sparse ? .dense : (SparseImages.supports(dataset.train) ? .sparse : nil)
         if let other {
             let net = fresh()

@@ -1,23 +1,25 @@
 import Dataset
+import Kernels
+import Model
 
 /// How layer 1 reads the training pixels. Both encodings give the same bits (the sparse kernels
 /// run the dense GEMM's multiply-add chains minus their zero terms, `KernelCore.SparseKernels`),
 /// so this is a speed setting, like `--workers`, and not part of a checkpoint's identity.
 public enum InputChoice: String, CaseIterable, Sendable, Codable {
-    /// Sparse when the training images' density is at most `sparseDensityLimit`, else dense.
+    /// Sparse on sparse data, dense on dense data, and in between whichever `InputCalibration`
+    /// times as faster on this machine for the run's network.
     case auto
     /// Normalize every pixel into a dense batch and multiply with the GEMM.
     case dense
     /// Multiply only the non-zero pixels (compressed sparse rows built at start-up).
     case sparse
 
-    /// The density up to which `auto` reads sparse. Measured on this project's machine kind
-    /// (docs/kernels.md): MNIST (density 0.19) trains about 2x faster sparse, Fashion-MNIST (0.50)
-    /// about 10% faster dense; 0.4 stays below that break-even with room for noise.
-    public static let sparseDensityLimit = 0.4
-
-    /// The encoding a run of `images` uses; nil with a reason when `.sparse` cannot be honoured.
-    public func resolve(for images: LabeledImages) -> Result<InputEncoding, InputChoiceError> {
+    /// The encoding a run of `images` uses; a failure with a reason when `.sparse` cannot be
+    /// honoured. `.auto` reads sparse up to a density of `InputCalibration.sparseUpTo`, dense above
+    /// `InputCalibration.denseFrom`, and in between times both with `timing`'s network and kernels
+    /// (without `timing` it reads dense there).
+    public func resolve(for images: LabeledImages, timing: (spec: NetworkSpec, kernels: KernelFunctions)? = nil)
+        -> Result<InputEncoding, InputChoiceError> {
         switch self {
         case .dense: return .success(.dense)
         case .sparse:
@@ -27,7 +29,10 @@ public enum InputChoice: String, CaseIterable, Sendable, Codable {
             return .success(.sparse)
         case .auto:
             guard SparseImages.supports(images) else { return .success(.dense) }
-            return .success(SparseImages.density(images) <= Self.sparseDensityLimit ? .sparse : .dense)
+            let density = SparseImages.density(images)
+            if density <= InputCalibration.sparseUpTo { return .success(.sparse) }
+            guard density <= InputCalibration.denseFrom, let timing else { return .success(.dense) }
+            return .success(InputCalibration.measure(images, spec: timing.spec, kernels: timing.kernels))
         }
     }
 }

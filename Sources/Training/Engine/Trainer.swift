@@ -100,7 +100,7 @@ public final class Trainer: @unchecked Sendable {
     public init(configuration: TrainingConfiguration, net: Network, train: LabeledImages,
                 kernels: KernelSet, topology: Topology, startIteration: Int = 0, optimizerState: OptimizerState? = nil) {
         precondition(configuration.workers >= 1 && configuration.workers <= configuration.batchSize)
-        switch configuration.input.resolve(for: train) {
+        switch configuration.input.resolve(for: train, timing: (net.spec, kernels.functions)) {
         case .success(let encoding): input = encoding
         case .failure(let error): preconditionFailure("\(error)")
         }
