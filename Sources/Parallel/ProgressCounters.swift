@@ -14,7 +14,7 @@ public final class ProgressCounters: @unchecked Sendable {
     private let count: Int
     private static let spacing = 64 / MemoryLayout<Atomic<Int>>.stride
     /// Waiting spins this many rounds with the pause hint before it starts yielding the CPU (a
-    /// waited-for item on a descheduled thread then gets the CPU; ../shared/NOTES.md).
+    /// waited-for item on a descheduled thread then gets the CPU).
     private let spinLimit: Int
 
     /// `oversubscribed` (more threads than CPUs): yield after a short spin, as `WorkQueue` does.

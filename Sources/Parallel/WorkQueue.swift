@@ -35,8 +35,8 @@ import Synchronization
 /// or asleep delays nobody for long, because the others take its unclaimed items.
 ///
 /// Why items rather than a fixed share per thread behind a barrier: a barrier needs every thread
-/// to arrive, so with more threads than CPUs each phase waits for descheduled threads (a pure spin
-/// barrier measured 12-213 ms per round with 8 threads on 2 CPUs, ../shared/NOTES.md). Here a phase
+/// to arrive, so with more threads than CPUs each phase waits for descheduled threads (a spinning
+/// barrier's round then lasts until the scheduler has run every one of them). Here a phase
 /// ends when its items are done, by whichever threads are running. Which thread runs which item
 /// never changes the results (docs/reproducibility.md).
 ///
