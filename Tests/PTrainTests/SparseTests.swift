@@ -221,15 +221,12 @@ final class SparseTests: XCTestCase {
         XCTAssertEqual(try InputChoice.dense.resolve(for: sparse).get(), .dense)
         let huge = LabeledImages(count: 1, rows: 1, columns: 70_000, pixels: [UInt8](repeating: 0, count: 70_000), labels: [0])
         XCTAssertEqual(try InputChoice.auto.resolve(for: huge).get(), .dense)
-        // Between `sparseUpTo` and `denseFrom` auto times both: dense without a network to time,
-        // and the measurement itself picks the clear winner at the extremes.
+        // Between `sparseUpTo` and `denseFrom` auto times both (which one wins is a matter of speed,
+        // shown in docs/kernels.md, not here): dense without a network to time.
         let middling = randomImages(&random, count: 200, pixels: 784, density: 0.5)
         XCTAssertEqual(try InputChoice.auto.resolve(for: middling).get(), .dense)
-        let kernels = supportedKernelSets.first!.functions
         let spec = NetworkSpec(input: 784, hidden: [100], output: 10)
-        XCTAssertNoThrow(try InputChoice.auto.resolve(for: middling, timing: (spec, kernels)).get())
-        XCTAssertEqual(InputCalibration.measure(randomImages(&random, count: 200, pixels: 784, density: 0.02), spec: spec, kernels: kernels), .sparse)
-        XCTAssertEqual(InputCalibration.measure(randomImages(&random, count: 200, pixels: 784, density: 1.0), spec: spec, kernels: kernels), .dense)
+        XCTAssertNoThrow(try InputChoice.auto.resolve(for: middling, timing: (spec, supportedKernelSets.first!.functions)).get())
         guard case .failure(let error) = InputChoice.sparse.resolve(for: huge) else { return XCTFail("70,000 pixels cannot be sparse") }
         XCTAssert(error.message.contains("--input dense"), error.message)
     }
