@@ -259,6 +259,10 @@ final class ReliabilityTests: XCTestCase {
     }
 
     func testSecondSignalExitsAtOnce() throws {
+        // The test's window is the stop's 13 MB checkpoint write; under ThreadSanitizer the thread
+        // that handles the second signal can be scheduled only after that write has finished, and
+        // the run then rightly ends as stopped (the other signal tests run there).
+        if sanitizer == "thread" { throw XCTSkip("under ThreadSanitizer the second signal can miss the last write's window") }
         for duringLastWrite in [false, true] {
             let dir = temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: dir) }
