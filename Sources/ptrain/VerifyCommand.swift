@@ -41,13 +41,17 @@ struct VerifyCommand: ParsableCommand {
         let total = base.iterations
         let spec = builder.spec(base, for: dataset.train)
         func fresh() -> Network { builder.initialNetwork(base, for: dataset.train) }
+        // The input `auto` picks, resolved once (between the densities it does not decide, it times
+        // both), so every run below but one uses it and that one the other.
+        let chosen = try? InputChoice.auto.resolve(for: dataset.train, timing: (spec, kernels.functions)).get()
+        let usual = chosen.flatMap { InputChoice(rawValue: $0.rawValue) } ?? .auto
         /// Trains `net` (and `state`) from `start` with `workers` until iteration `end` of the
         /// whole run (a stop requested after iteration `end`, as a SIGINT would: the schedule is
         /// the whole run's); returns the trainer, whose optimizer state a checkpoint saves.
         func train(_ workers: Int, from net: Network, start: Int, until end: Int, state: OptimizerState? = nil,
-                   input: InputChoice = .auto) throws -> Trainer {
+                   input: InputChoice? = nil) throws -> Trainer {
             var config = hyper.configuration(workers: workers, placement: .spread, trainCount: dataset.train.count)
-            config.input = input
+            config.input = input ?? usual
             let trainer = builder.trainer(config, net: net, train: dataset.train, start: start, state: state)
             let stop = trainer.stopRequest
             let outcome = trainer.run { if $0.iteration == end { stop.set() } }
@@ -65,7 +69,6 @@ struct VerifyCommand: ParsableCommand {
             print("  \(digests.last!.0.padding(toLength: 44, withPad: " ", startingAt: 0)) \(digests.last!.1)")
         }
         // The input `auto` did not choose (sparse rows or dense bytes), where the data allows it.
-        let chosen = try? InputChoice.auto.resolve(for: dataset.train, timing: (spec, kernels.functions)).get()
         let other: InputChoice? = chosen == .sparse ? .dense : (SparseImages.supports(dataset.train) ? .sparse : nil)
         if let other {
             let net = fresh()
