@@ -33,6 +33,14 @@ public struct RunBuilder: Sendable {
                 optimizerState: state)
     }
 
+    /// One rank of a run across `collective`'s processes: `trainer`'s run, with this rank's share of
+    /// every iteration (`RankPlan`); every rank ends with `trainer`'s parameters.
+    public func rankTrainer(_ config: TrainingConfiguration, net: Network, train data: LabeledImages, collective: any Collective,
+                            start: Int = 0, state: OptimizerState? = nil) -> RankTrainer {
+        RankTrainer(configuration: config, net: net, train: data, kernels: kernels, topology: topology, collective: collective,
+                    startIteration: start, optimizerState: state)
+    }
+
     /// Trains a fresh network for `config` on `data` to the end; returns it with the outcome.
     public func train(_ config: TrainingConfiguration, on data: LabeledImages) -> (net: Network, outcome: TrainingOutcome) {
         let net = initialNetwork(config, for: data)

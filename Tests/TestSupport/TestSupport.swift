@@ -196,3 +196,96 @@ public func evaluateWithPython(_ checkpoint: String) throws -> [String: Any] {
     XCTAssertEqual(process.terminationStatus, 0, "evaluate_checkpoint.py \(checkpoint)")
     return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
 }
+
+/// R ranks of a distributed run as threads of this process (`Collective` for tests): each rank's
+/// `RankTrainer` runs on its own thread with its own network copy, and the collectives meet at a
+/// barrier, so the distributed loop is tested without MPI.
+public final class ThreadCollective: Collective, @unchecked Sendable {
+    public let rank: Int
+    public let size: Int
+    private let hub: Hub
+
+    /// The `size` ranks of one run.
+    public static func group(size: Int) -> [ThreadCollective] {
+        let hub = Hub(size: size)
+        return (0..<size).map { ThreadCollective(rank: $0, size: size, hub: hub) }
+    }
+
+    private init(rank: Int, size: Int, hub: Hub) {
+        self.rank = rank
+        self.size = size
+        self.hub = hub
+    }
+
+    public func allgather(_ buffer: UnsafeMutablePointer<Float>, counts: [Int], displacements: [Int]) {
+        hub.buffers[rank] = buffer
+        hub.wait()
+        for r in 0..<size where r != rank {
+            (buffer + displacements[r]).update(from: hub.buffers[r]! + displacements[r], count: counts[r])
+        }
+        hub.wait()
+    }
+
+    public func maximum(_ value: Int) -> Int {
+        hub.values[rank] = value
+        hub.wait()
+        let result = hub.values.max()!
+        hub.wait()
+        return result
+    }
+
+    /// The shared slots and a reusable barrier (each slot is written by its rank before the
+    /// barrier and read by the others after it).
+    private final class Hub: @unchecked Sendable {
+        let size: Int
+        var buffers: [UnsafeMutablePointer<Float>?]
+        var values: [Int]
+        private let condition = NSCondition()
+        private var arrived = 0
+        private var generation = 0
+
+        init(size: Int) {
+            self.size = size
+            buffers = Array(repeating: nil, count: size)
+            values = Array(repeating: 0, count: size)
+        }
+
+        func wait() {
+            condition.lock()
+            let mine = generation
+            arrived += 1
+            if arrived == size {
+                arrived = 0
+                generation += 1
+                condition.broadcast()
+            } else {
+                while generation == mine { condition.wait() }
+            }
+            condition.unlock()
+        }
+    }
+}
+
+/// Runs `body(rank)` for every rank of `collectives` on its own thread and returns the results in rank order.
+public func onRankThreads<T>(_ collectives: [ThreadCollective], _ body: @escaping @Sendable (ThreadCollective) -> T) -> [T] {
+    let results = RankResults<T>(count: collectives.count)
+    let group = DispatchGroup()
+    for c in collectives {
+        let thread = Thread {
+            results.set(c.rank, body(c))
+            group.leave()
+        }
+        thread.stackSize = 8 << 20
+        group.enter()
+        thread.start()
+    }
+    group.wait()
+    return results.values.map { $0! }
+}
+
+private final class RankResults<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    var values: [T?]
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: T) { lock.lock(); values[i] = value; lock.unlock() }
+}
