@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 //
 // ptrain: a deterministic, data-parallel trainer for the lecture's TwoLayerNet on the CPU.
 //
@@ -8,12 +8,15 @@
 //   Seeding (Philox4x32-10, the only random generator)
 //   Model (parameter layout, backprop phases, reference twin, numerical gradient)
 //   Training (sampler -> workers -> reducer -> SGD update)  ->  Checkpoint (safetensors)  ->  ptrain (CLI)
+//   MPICollective (trait MPI: Training's Collective over Open MPI, for runs across processes)
 //
 // Dependencies:
 // - swift-argument-parser: typed flags, `validate()`, usage errors and help text for the CLI.
 // - System libraries (Debian packages, no vendored code): zlib1g-dev (gzip), libnuma-dev
 //   (topology, pinning, node-local memory), libssl-dev (libcrypto's SHA-256, hardware-accelerated;
 //   swift-crypto would add about four minutes of cold build for the same function).
+// - Trait MPI (off by default): libopenmpi-dev (pkg-config ompi-c), for `mpirun -n R ptrain`;
+//   `swift build -c release --traits MPI`. The default build neither needs nor links Open MPI.
 //
 // Code generation (docs/kernels.md): KernelsAVX2 is compiled with `-target-cpu x86-64-v3` so its
 // specializations of the generic kernels get AVX2 + FMA; `Kernels` checks the CPU at run time and
@@ -34,6 +37,9 @@ let package = Package(
         .executable(name: "ptrain", targets: ["ptrain"]),
         .library(name: "PTrain", targets: ["Dataset", "Kernels", "Model", "Parallel", "Seeding", "Training", "Checkpoint", "Plotting"]),
     ],
+    traits: [
+        .trait(name: "MPI", description: "Train across processes and machines with Open MPI (mpirun -n R ptrain ...)."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
@@ -42,6 +48,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CNuma", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "CSupport"),
 
         .target(
@@ -58,10 +65,14 @@ let package = Package(
         .target(name: "Training", dependencies: ["Dataset", "Kernels", "Model", "Parallel", "Seeding", "CSupport"]),
         .target(name: "Checkpoint", dependencies: ["Dataset", "Model", "Training"]),
         .target(name: "Plotting"),
+        .target(name: "MPICollective", dependencies: [
+            "Training", "Parallel", .target(name: "CMPI", condition: .when(traits: ["MPI"])),
+        ]),
         .executableTarget(
             name: "ptrain",
             dependencies: [
                 "Training", "Checkpoint", "Plotting", "Dataset", "Parallel", "Kernels",
+                .target(name: "MPICollective", condition: .when(traits: ["MPI"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

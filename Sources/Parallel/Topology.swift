@@ -142,3 +142,25 @@ extension Topology {
         return cpu >= 0 ? Int(cpu) : nil
     }
 }
+
+extension Topology {
+    /// The CPUs left to process `index` of `count` processes that were given the same CPUs (ranks
+    /// of one MPI job on one machine, started with `--bind-to none`): the allowed CPUs in node
+    /// order cut into `count` consecutive shares of about equal size, so the processes' threads
+    /// never share a CPU and a share stays within a node where it fits. With more processes than
+    /// CPUs each gets one CPU, and processes share CPUs evenly. A CPU quota is divided among them.
+    public func share(_ index: Int, of count: Int) -> Topology {
+        precondition(count >= 1 && index >= 0 && index < count)
+        guard count > 1 else { return self }
+        let order = nodes.flatMap { node in node.cpus.map { (cpu: $0, node: node.id) } }
+        let n = order.count
+        let mine = n >= count ? Array(order[n * index / count..<n * (index + 1) / count]) : [order[index * n / count]]
+        let byNode = Dictionary(grouping: mine, by: \.node)
+        var shared = Topology(nodes: byNode.map { Node(id: $0.key, cpus: $0.value.map(\.cpu).sorted()) },
+                              source: "\(source), share \(index + 1) of \(count)",
+                              cpuQuota: cpuQuota.map { CPUQuota(cpus: $0.cpus / Double(count), source: $0.source) },
+                              simulatedOn: simulatedOn.map { max(1, $0 / count) })
+        if shared.nodes.isEmpty { shared.nodes = [Node(id: nodes[0].id, cpus: [order[0].cpu])] }
+        return shared
+    }
+}

@@ -19,6 +19,23 @@ struct PTrain: ParsableCommand {
         // which ptrain reports in one line like a full disk, instead of killing the process with
         // SIGXFSZ in the middle of a checkpoint.
         signal(SIGXFSZ, SIG_IGN)
-        main(nil)
+        guard let rank = Processes.launchedRank, rank > 0 else { return main(nil) }
+        // Ranks other than 0 of an MPI job: every rank gets the same arguments, so a usage error is
+        // rank 0's to print once; a run-time error (a file missing on this rank's machine, say)
+        // is printed by the rank it hits.
+        let command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            Glibc.exit(exitCode(for: error).rawValue)
+        }
+        do {
+            var command = command
+            try command.run()
+        } catch let error as ValidationError {
+            Glibc.exit(exitCode(for: error).rawValue)
+        } catch {
+            exit(withError: error)
+        }
     }
 }

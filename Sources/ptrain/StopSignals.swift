@@ -7,15 +7,16 @@ import Foundation
 /// also while that last checkpoint is being written (its temporary file is removed first, and the
 /// checkpoint at PATH stays the previous whole one). Keep the sources until the command returns.
 enum StopSignals {
-    static func install(onFirst: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
+    /// `also`: further signals that stop the same way; `quiet`: print nothing (ranks other than 0).
+    static func install(also: [Int32] = [], quiet: Bool = false, onFirst: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
         let count = SignalCount()
-        return [SIGINT, SIGTERM].map { signo in
+        return ([SIGINT, SIGTERM] + also).map { signo in
             signal(signo, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signo, queue: .global())
             source.setEventHandler {
                 // Signals arriving close together are coalesced into one event; `data` counts them.
                 if count.add(Int(source.data)) == 1 {
-                    warn("\nptrain: stopping after this iteration (send the signal again to exit at once)")
+                    if !quiet { warn("\nptrain: stopping after this iteration (send the signal again to exit at once)") }
                     onFirst()
                 } else {
                     AtomicFile.removeUnfinished()

@@ -121,13 +121,21 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        try checkOutputFolders()
+        let processes = try Processes.join()
+        // Only the primary process writes files (on another machine, a rank's folders may differ).
+        if processes.isPrimary { try checkOutputFolders() }
+        if processes.collective != nil, trace != nil {
+            throw ValidationError("--trace records the workers of one process; it is not available under mpirun. Trace a run without mpirun.")
+        }
         let kernels = try KernelSet.best()
         let dataset = try dataOptions.load()
         guard hyper.batchSize <= dataset.train.count else {
             throw ValidationError("--batch-size \(hyper.batchSize) exceeds the \(dataset.train.count) training images of \(dataOptions.sourceDescription).")
         }
         try hyper.validate(trainCount: dataset.train.count)
+        guard processes.count <= hyper.batchSize else {
+            throw ValidationError("mpirun -n \(processes.count) starts more ranks than --batch-size \(hyper.batchSize) has rows; every rank needs at least one row: start at most \(hyper.batchSize) ranks.")
+        }
         var config = hyper.configuration(workers: workers, placement: placement, trainCount: dataset.train.count)
         try checkTraceFrom(total: config.iterations)
         let traced = tracedIterations(total: config.iterations)
@@ -135,7 +143,7 @@ struct Train: ParsableCommand {
         if case .failure(let error) = input.resolve(for: dataset.train) {
             throw ValidationError("--input sparse: \(dataOptions.sourceDescription) has \(error.message)")
         }
-        let builder = RunBuilder(kernels: kernels, topology: try Topology.current())
+        let builder = RunBuilder(kernels: kernels, topology: processes.topology)
         let spec = builder.spec(config, for: dataset.train)
         var net = builder.initialNetwork(config, for: dataset.train)
         var start = 0
@@ -144,7 +152,7 @@ struct Train: ParsableCommand {
         if let resume {
             let saved = try TrainingCheckpoint.read(resume)
             try saved.checkResumable(as: config, datasetSHA256: dataset.sha256, input: spec.input, path: resume)
-            if saved.kernels != kernels.variant.rawValue {
+            if saved.kernels != kernels.variant.rawValue && processes.isPrimary {
                 warn("warning: \(resume) was written with the \(saved.kernels) kernels, this run uses \(kernels.variant.rawValue): the result will not be bitwise equal to an uninterrupted run")
             }
             net = saved.net
@@ -155,20 +163,37 @@ struct Train: ParsableCommand {
                 throw ValidationError("--trace records iterations \(traced.lowerBound + 1)-\(traced.upperBound), before iteration \(start + 1), where --resume \(resume) continues; trace a later iteration with --trace-from.")
             }
         }
-        let trainer = builder.trainer(config, net: net, train: dataset.train, start: start, state: state)
+        let trainer: any TrainingLoop = processes.collective.map {
+            builder.rankTrainer(config, net: net, train: dataset.train, collective: $0, start: start, state: state)
+        } ?? builder.trainer(config, net: net, train: dataset.train, start: start, state: state)
         let session = TrainSession(command: self, trainer: trainer, dataset: dataset, kernels: kernels, start: start)
-        let signals = StopSignals.install { trainer.stopRequest.set() }
+        // Under mpirun, SIGUSR1 too: mpirun passes it on to every rank (and ends with their exit
+        // status), whereas it answers SIGINT and SIGTERM by sending the ranks SIGTERM and, after
+        // a second, SIGKILL, and exits with 1 (docs/reproducibility.md, "Across processes").
+        let signals = StopSignals.install(also: processes.collective != nil ? [SIGUSR1] : [], quiet: !processes.isPrimary) {
+            trainer.stopRequest.set()
+        }
         // Until the command returns, so a second signal also cuts the last checkpoint write short.
         defer { signals.forEach { $0.cancel() } }
         let outcome = trainer.run(trace: traced) { try session.afterIteration($0) }
         session.progress.finish()
-        outcome.warnings.forEach(warn)
+        if processes.isPrimary { outcome.warnings.forEach(warn) }
         // The loss of the last iteration done, by this process or (resuming a complete run) before it.
         let lastLoss = outcome.losses.last ?? resumedLoss
         // The checkpoint first: of the files a run writes, it is the one a later failure (a full
         // disk while writing the metrics, say) must not cost.
         if let checkpoint, outcome.stop == .completed || outcome.stop == .interrupted {
             try session.saveCheckpoint(at: outcome.iterationsDone, loss: lastLoss, to: checkpoint)
+        }
+        guard processes.isPrimary else {
+            // The other ranks leave the files and the report to rank 0. They stopped where it did
+            // (the ranks agree after every iteration); a failure is reported by the rank it hit.
+            switch outcome.stop {
+            case .completed: processes.finish(); return
+            case .interrupted: processes.finish(); throw ExitCode(75)
+            case .diverged: throw ExitCode(1)
+            case .failed(let message): throw message.hasPrefix(RankTrainer.otherRankFailed) ? ExitCode(1) : RunError(message)
+            }
         }
         if outcome.iterationsDone == start, let resume {
             // A complete run resumed: nothing trained, so the metrics and plot files of the run that
@@ -184,16 +209,17 @@ struct Train: ParsableCommand {
         case .failed(let message):
             throw RunError(message)
         case .interrupted:
+            processes.finish()
             var note = "ptrain: interrupted after iteration \(outcome.iterationsDone) of \(config.iterations)"
             if let checkpoint { note += "; checkpoint written to \(checkpoint); continue with --resume \(checkpoint)" }
             warn(note)
             throw ExitCode(75)
         case .completed:
-            break
+            processes.finish()
         }
         let evaluation = builder.evaluate(net, on: dataset.test)
         let report = TrainReport(config: config, learningRate: hyper.learningRate, spec: spec, dataset: dataset,
-                                 kernels: kernels, input: trainer.input, outcome: outcome, lastLoss: lastLoss,
+                                 kernels: kernels, input: trainer.input, ranks: processes.count, outcome: outcome, lastLoss: lastLoss,
                                  evaluation: evaluation, paramsSHA256: net.parametersSHA256)
         print(json ? report.json : report.summary)
     }
@@ -202,7 +228,7 @@ struct Train: ParsableCommand {
 /// The per-run state of `ptrain train`: progress line, periodic checkpoints and evaluations, metrics.
 final class TrainSession: @unchecked Sendable {
     let command: Train
-    let trainer: Trainer
+    let trainer: any TrainingLoop
     let dataset: MNIST
     let kernels: KernelSet
     let progress: ProgressLine
@@ -219,18 +245,18 @@ final class TrainSession: @unchecked Sendable {
     private let earlier: MetricsFile
 
     /// `start`: the iteration a resumed run continues from (0 for a new run).
-    init(command: Train, trainer: Trainer, dataset: MNIST, kernels: KernelSet, start: Int) {
+    init(command: Train, trainer: any TrainingLoop, dataset: MNIST, kernels: KernelSet, start: Int) {
         self.command = command
         self.trainer = trainer
         self.dataset = dataset
         self.kernels = kernels
-        progress = ProgressLine(enabled: isatty(STDERR_FILENO) == 1, batchSize: command.hyper.batchSize)
+        progress = ProgressLine(enabled: trainer.isPrimary && isatty(STDERR_FILENO) == 1, batchSize: command.hyper.batchSize)
         evaluations = command.evaluationPoints ?? .every(0)
         batchSize = command.hyper.batchSize
         trainCount = dataset.train.count
         periodicCheckpoint = command.checkpoint.flatMap { command.checkpointEvery > 0 ? ($0, command.checkpointEvery) : nil }
         var earlier = MetricsFile()
-        if start > 0, let path = command.metrics {
+        if start > 0, trainer.isPrimary, let path = command.metrics {
             if let continued = MetricsFile.continuing(path, through: start) {
                 earlier = continued
             } else {
@@ -256,7 +282,7 @@ final class TrainSession: @unchecked Sendable {
     /// Runs in the engine's serial step after the update: the parameters are those after `r.iteration`.
     func afterIteration(_ r: IterationReport) throws {
         progress.update(r)
-        if isEvaluationPoint(r.iteration) {
+        if trainer.isPrimary && isEvaluationPoint(r.iteration) {
             evaluationResults.append((r.iteration, Evaluator.evaluate(trainer.net, on: dataset.test, kernels: kernels.functions).accuracy))
         }
         if let (path, every) = periodicCheckpoint, r.iteration % every == 0, r.iteration < r.iterations {
@@ -265,8 +291,12 @@ final class TrainSession: @unchecked Sendable {
     }
 
     /// Writes the checkpoint unless the parameters hold a non-finite value: a diverging run must
-    /// not replace the last good checkpoint. `loss`: that of iteration `iteration`.
+    /// not replace the last good checkpoint. `loss`: that of iteration `iteration`. In a run across
+    /// processes every rank calls it at the same iteration (the optimizer state is gathered from
+    /// all of them) and rank 0 writes.
     func saveCheckpoint(at iteration: Int, loss: Float?, to path: String) throws {
+        trainer.collectOptimizerState()
+        guard trainer.isPrimary else { return }
         guard trainer.net.parameters.buffer.allSatisfy(\.isFinite) else {
             throw RunError("training diverged: the parameters after iteration \(iteration) are not finite; lower --learning-rate (\(path) keeps the last good state)")
         }

@@ -23,6 +23,8 @@ struct TrainReport: Encodable {
     var learning_rate: Double
     var seed: UInt64
     var workers: Int
+    /// Processes that trained together (mpirun's -n; 1 without MPI), each with `workers` threads.
+    var ranks: Int
     var placement: String
     var sampling: String
     var kernels: String
@@ -40,7 +42,7 @@ struct TrainReport: Encodable {
     var time_split: PhaseTimes
 
     init(config: TrainingConfiguration, learningRate: Double, spec: NetworkSpec, dataset: MNIST, kernels: KernelSet,
-         input: InputEncoding, outcome: TrainingOutcome, lastLoss: Float?, evaluation: Evaluation, paramsSHA256: String) {
+         input: InputEncoding, ranks: Int, outcome: TrainingOutcome, lastLoss: Float?, evaluation: Evaluation, paramsSHA256: String) {
         test_accuracy = evaluation.accuracy
         test_loss = evaluation.loss
         final_loss = Double(lastLoss ?? .nan)
@@ -55,6 +57,7 @@ struct TrainReport: Encodable {
         learning_rate = learningRate
         seed = config.seed
         workers = config.workers
+        self.ranks = ranks
         placement = config.placement.rawValue
         sampling = config.sampling.rawValue
         self.kernels = kernels.variant.rawValue
@@ -78,7 +81,7 @@ struct TrainReport: Encodable {
     var summary: String {
         """
         trained \(layers.map(String.init).joined(separator: "-")) \(activation) network (\(`init`) init): \(iterations) iterations x batch \(batch_size) (\(format(epochs, 2)) epochs), \(optimizer) lr \(learning_rate) \(schedule), seed \(seed), \(sampling) sampling
-        workers \(workers) (\(placement)), kernels \(kernels), \(input) input: \(format(train_seconds, 2)) s, \(Int(samples_per_second.rounded())) samples/s
+        \(ranks > 1 ? "ranks \(ranks) x " : "")workers \(workers) (\(placement)), kernels \(kernels), \(input) input: \(format(train_seconds, 2)) s, \(Int(samples_per_second.rounded())) samples/s
         time per worker: compute \(format(time_split.compute, 2)) s, reduction \(format(time_split.reduction, 2)) s, synchronisation \(format(time_split.synchronisation, 2)) s
         loss \(format(losses_first_last[0], 4)) -> \(format(final_loss, 4))
         test accuracy \(format(test_accuracy, 4)) (test loss \(format(test_loss, 4)))

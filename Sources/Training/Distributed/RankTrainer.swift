@@ -213,7 +213,7 @@ public final class RankTrainer: TrainingLoop, @unchecked Sendable {
                 case .goOn: break
                 case .stop: shared.stop = .interrupted
                 case .diverged: shared.stop = .diverged(iteration: i + 1, loss: loss)
-                case .failed: if verdict != .failed { shared.stop = .failed("another rank failed (its error is in its output)") }
+                case .failed: if verdict != .failed { shared.stop = .failed(RankTrainer.otherRankFailed + " (its error is in its output)") }
                 }
                 guard agreed == .goOn || (agreed == .stop && i + 1 == total) else { return nil }
                 if agreed == .stop { shared.stop = .completed }
@@ -271,6 +271,9 @@ public final class RankTrainer: TrainingLoop, @unchecked Sendable {
         return TrainingOutcome(stop: shared.stop, iterationsDone: iteration, losses: shared.losses,
                                trainSeconds: seconds, phases: times.average, warnings: warnings)
     }
+
+    /// How a rank's outcome begins when another rank's failure stopped the run.
+    public static let otherRankFailed = "another rank failed"
 
     /// What a rank proposes after an iteration; the ranks take the largest.
     private enum Agreement: Int { case goOn = 0, stop = 1, diverged = 2, failed = 3 }
