@@ -38,6 +38,16 @@ struct Processes {
         #endif
     }
 
+    /// "rank r of R (local l of n on HOST)" in a job, nil alone.
+    var label: String? {
+        #if MPI
+        if let mpi {
+            return "rank \(mpi.rank) of \(mpi.size) (local rank \(mpi.localRank) of \(mpi.localSize) on \(ProcessInfo.processInfo.hostName))"
+        }
+        #endif
+        return nil
+    }
+
     /// Every rank's `text` in rank order on the primary, nil on the others.
     func gather(_ text: String) -> [String]? {
         #if MPI

@@ -32,10 +32,15 @@ struct TopologyCommand: ParsableCommand {
     }
 
     func run() throws {
+        let processes = try Processes.join()
         let kernels = try KernelSet.best()
-        let topology = try Topology.current()
-        print(describe(topology: topology, workers: workers, policy: placement, kernels: kernels.variant))
-        if probe { print(probeRoundTrips(Placement(topology: topology, workers: workers, policy: placement))) }
+        let topology = processes.topology
+        var text = describe(topology: topology, workers: workers, policy: placement, kernels: kernels.variant)
+        if probe { text += "\n" + probeRoundTrips(Placement(topology: topology, workers: workers, policy: placement)) }
+        // Under mpirun each rank plans its own share; rank 0 prints every rank's plan in rank order.
+        if let label = processes.label { text = label + ":\n" + text.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") }
+        if let all = processes.gather(text) { print(all.joined(separator: "\n")) }
+        processes.finish()
     }
 
     /// `--probe`: the round trip from the plan's first CPU to each other CPU it uses, in plan order.

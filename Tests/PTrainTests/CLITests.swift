@@ -258,4 +258,19 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
         XCTAssert(bad.stderr.contains("PTRAIN_TOPOLOGY=4by16: expected NODESxCPUS"), bad.stderr)
     }
+
+    /// A ptrain built without the MPI trait, started as one of several ranks (what mpirun's
+    /// environment says), refuses instead of running the same training several times over; as
+    /// rank 1 it leaves the usage error to rank 0.
+    func testBuildWithoutMPIRefusesToRunAsSeveralRanks() throws {
+        let r = try runPTrain(["--iterations", "1"], environment: ["OMPI_COMM_WORLD_SIZE": "3", "OMPI_COMM_WORLD_RANK": "0"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssert(r.stderr.contains("built without MPI") && r.stderr.contains("--traits MPI"), r.stderr)
+        let usage = try runPTrain(["--iterations", "0"], environment: ["OMPI_COMM_WORLD_SIZE": "3", "OMPI_COMM_WORLD_RANK": "1"])
+        XCTAssertEqual(usage.status, 64)
+        XCTAssertEqual(usage.stderr, "")
+        let alone = try runPTrain(["--iterations", "1", "--json"], environment: ["OMPI_COMM_WORLD_SIZE": "1", "OMPI_COMM_WORLD_RANK": "0"])
+        XCTAssertEqual(alone.status, 0, alone.stderr)
+    }
 }

@@ -10,6 +10,23 @@ final class ParallelTests: XCTestCase {
     func cpus(_ p: Placement) -> [Int?] { p.slots.map(\.cpu) }
     func nodes(_ p: Placement) -> [Int] { p.slots.map(\.node) }
 
+    /// Ranks given the same CPUs split them without overlap, node by node, and share evenly when
+    /// they outnumber the CPUs (`Topology.share`, the MPI build's placement with --bind-to none).
+    func testRanksShareTheCPUsWithoutOverlap() {
+        let machine = Topology(nodes: [.init(id: 0, cpus: [0, 1, 2, 3]), .init(id: 1, cpus: [4, 5, 6, 7])],
+                               cpuQuota: CPUQuota(cpus: 6, source: "test"))
+        XCTAssertEqual(machine.share(0, of: 1), machine)
+        let halves = (0..<2).map { machine.share($0, of: 2) }
+        XCTAssertEqual(halves.map { $0.nodes.map(\.id) }, [[0], [1]], "two ranks: one node each")
+        XCTAssertEqual(halves.map { $0.cpuQuota?.cpus }, [3, 3])
+        let thirds = (0..<3).map { machine.share($0, of: 3) }
+        XCTAssertEqual(thirds.flatMap { $0.nodes.flatMap(\.cpus) }, Array(0..<8), "every CPU once, in order")
+        XCTAssertEqual(thirds.map(\.cpuCount), [2, 3, 3])
+        XCTAssertEqual(thirds[1].nodes.map(\.id), [0, 1], "a share may straddle two nodes")
+        let many = (0..<16).map { machine.share($0, of: 16) }
+        XCTAssertEqual(many.map { $0.nodes.flatMap(\.cpus) }, (0..<16).map { [$0 / 2] }, "two ranks per CPU")
+    }
+
     func testSpreadAlternatesSockets() {
         let p = Placement(topology: twoSocket, workers: 4, policy: .spread)
         XCTAssertEqual(cpus(p), [0, 4, 1, 5])
