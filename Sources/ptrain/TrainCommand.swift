@@ -219,7 +219,7 @@ struct Train: ParsableCommand {
         }
         let evaluation = builder.evaluate(net, on: dataset.test)
         let report = TrainReport(config: config, learningRate: hyper.learningRate, spec: spec, dataset: dataset,
-                                 kernels: kernels, input: trainer.input, ranks: processes.count, outcome: outcome, lastLoss: lastLoss,
+                                 kernels: kernels, input: trainer.input, ranks: (trainer as? RankTrainer)?.plan, outcome: outcome, lastLoss: lastLoss,
                                  evaluation: evaluation, paramsSHA256: net.parametersSHA256)
         print(json ? report.json : report.summary)
     }

@@ -25,6 +25,9 @@ struct TrainReport: Encodable {
     var workers: Int
     /// Processes that trained together (mpirun's -n; 1 without MPI), each with `workers` threads.
     var ranks: Int
+    /// Under mpirun: bytes each rank sends per iteration in the row and parameter exchanges
+    /// (`RankPlan.bytesSent`), in rank order; absent without MPI.
+    var bytes_sent_per_iteration: [Int]?
     var placement: String
     var sampling: String
     var kernels: String
@@ -42,7 +45,7 @@ struct TrainReport: Encodable {
     var time_split: PhaseTimes
 
     init(config: TrainingConfiguration, learningRate: Double, spec: NetworkSpec, dataset: MNIST, kernels: KernelSet,
-         input: InputEncoding, ranks: Int, outcome: TrainingOutcome, lastLoss: Float?, evaluation: Evaluation, paramsSHA256: String) {
+         input: InputEncoding, ranks: RankPlan?, outcome: TrainingOutcome, lastLoss: Float?, evaluation: Evaluation, paramsSHA256: String) {
         test_accuracy = evaluation.accuracy
         test_loss = evaluation.loss
         final_loss = Double(lastLoss ?? .nan)
@@ -57,7 +60,8 @@ struct TrainReport: Encodable {
         learning_rate = learningRate
         seed = config.seed
         workers = config.workers
-        self.ranks = ranks
+        self.ranks = ranks?.ranks ?? 1
+        bytes_sent_per_iteration = ranks.map { plan in (0..<plan.ranks).map { plan.bytesSent(rank: $0) } }
         placement = config.placement.rawValue
         sampling = config.sampling.rawValue
         self.kernels = kernels.variant.rawValue
