@@ -229,25 +229,33 @@ public final class ThreadCollective: Collective, @unchecked Sendable {
     public func maximum(_ value: Int) -> Int {
         hub.values[rank] = value
         hub.wait()
-        let result = hub.values.max()!
+        let result = (0..<size).map { hub.values[$0] }.max()!
         hub.wait()
         return result
     }
 
-    /// The shared slots and a reusable barrier (each slot is written by its rank before the
-    /// barrier and read by the others after it).
+    /// The shared slots and a reusable barrier. Each slot is written by its rank before the
+    /// barrier and read by the others after it; the slots are raw memory, so that ranks writing
+    /// their own slots at once do not both modify one array (a Swift access race).
     private final class Hub: @unchecked Sendable {
         let size: Int
-        var buffers: [UnsafeMutablePointer<Float>?]
-        var values: [Int]
+        let buffers: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>
+        let values: UnsafeMutablePointer<Int>
         private let condition = NSCondition()
         private var arrived = 0
         private var generation = 0
 
         init(size: Int) {
             self.size = size
-            buffers = Array(repeating: nil, count: size)
-            values = Array(repeating: 0, count: size)
+            buffers = .allocate(capacity: size)
+            buffers.initialize(repeating: nil, count: size)
+            values = .allocate(capacity: size)
+            values.initialize(repeating: 0, count: size)
+        }
+
+        deinit {
+            buffers.deallocate()
+            values.deallocate()
         }
 
         func wait() {
