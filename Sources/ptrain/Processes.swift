@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 #if MPI
 import MPICollective
@@ -54,6 +55,23 @@ struct Processes {
         if let mpi { return mpi.gather(text) }
         #endif
         return [text]
+    }
+
+    /// Fails on every rank, before training, unless every rank has the same `value` of `what`
+    /// (the training set's digest, the kernel variant, the checkpoint it resumes): ranks that
+    /// differ in any of them would each compute their share with other data or other rounding,
+    /// and end with parameters no single process computes. Collective; rank 0 names the ranks
+    /// that differ from it.
+    func checkSame(_ what: String, _ value: String, remedy: String) throws {
+        guard let collective else { return }
+        var differing: [String] = []
+        if let all = gather(value) {
+            differing = all.enumerated().filter { $0.element != all[0] }.map { "rank \($0.offset): \($0.element)" }
+        }
+        guard collective.maximum(differing.isEmpty ? 0 : 1) == 0 else {
+            guard isPrimary else { throw ExitCode(1) }
+            throw RunError("the ranks differ in \(what) (rank 0: \(value); \(differing.prefix(3).joined(separator: "; "))\(differing.count > 3 ? "; ..." : "")); \(remedy)")
+        }
     }
 
     /// Ends the job's MPI use after a run every rank completed or stopped together.

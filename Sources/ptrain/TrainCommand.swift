@@ -133,6 +133,10 @@ struct Train: ParsableCommand {
             throw ValidationError("--batch-size \(hyper.batchSize) exceeds the \(dataset.train.count) training images of \(dataOptions.sourceDescription).")
         }
         try hyper.validate(trainCount: dataset.train.count)
+        try processes.checkSame("their training set", dataset.sha256,
+                                remedy: "give every rank the same --data (the same files on every machine)")
+        try processes.checkSame("their kernel variant", kernels.variant.rawValue,
+                                remedy: "set PTRAIN_KERNELS to the same variant on every rank (mpirun -x PTRAIN_KERNELS=...), e.g. baseline where some CPUs lack AVX2")
         guard processes.count <= hyper.batchSize else {
             throw ValidationError("mpirun -n \(processes.count) starts more ranks than --batch-size \(hyper.batchSize) has rows; every rank needs at least one row: start at most \(hyper.batchSize) ranks.")
         }
@@ -155,6 +159,8 @@ struct Train: ParsableCommand {
             if saved.kernels != kernels.variant.rawValue && processes.isPrimary {
                 warn("warning: \(resume) was written with the \(saved.kernels) kernels, this run uses \(kernels.variant.rawValue): the result will not be bitwise equal to an uninterrupted run")
             }
+            try processes.checkSame("the checkpoint they resume", "iteration \(saved.iteration), parameters \(saved.net.parametersSHA256.prefix(16))",
+                                    remedy: "give every rank the same --resume file (copy it to every machine)")
             net = saved.net
             start = saved.iteration
             state = saved.optimizerState

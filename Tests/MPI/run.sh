@@ -8,7 +8,9 @@
 #      with SIGTERM to every rank) leaves a checkpoint that, resumed with another R and T, gives
 #      the uninterrupted digest;
 #   3. SIGKILL of one rank makes mpirun exit non-zero within 15 s, and the last checkpoint loads;
-#   4. the TCP transport (--mca btl tcp,self over loopback) gives the same digest.
+#   4. the TCP transport (--mca btl tcp,self over loopback) gives the same digest;
+#   5. ranks with different kernel variants or training sets are refused before training, in one
+#      line from rank 0 naming what differs.
 # Needs libopenmpi-dev and openmpi-bin; about 3 minutes on 2 cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -80,4 +82,25 @@ expected=$("$plain" "${lecture[@]}" --json | digest)
 got=$("${mpi[@]}" --mca btl tcp,self --mca btl_tcp_if_include lo -n 2 "$ptrain" "${lecture[@]}" --json | digest)
 echo "lecture over TCP loopback, R=2: $got"
 [ "$got" = "$expected" ] || fail "TCP transport gave another digest"
+# 5. Ranks that would compute with other rounding or other data.
+set +e
+out=$(mpirun --bind-to none --oversubscribe -n 1 -x PTRAIN_KERNELS=avx2 "$ptrain" --iterations 10 : -n 1 -x PTRAIN_KERNELS=baseline "$ptrain" --iterations 10 2>&1)
+status=$?
+set -e
+if grep -q avx2 /proc/cpuinfo; then
+    [ "$status" -ne 0 ] || fail "ranks with avx2 and baseline kernels were not refused"
+    grep -q "the ranks differ in their kernel variant (rank 0: avx2; rank 1: baseline)" <<< "$out" || fail "no kernel-variant message: $out"
+    echo "ranks with other kernel variants: refused (mpirun exit $status)"
+fi
+mkdir -p "$work/other-data"
+cp Sources/Dataset/Resources/MNIST/*.gz "$work/other-data/"
+cp Sources/Dataset/Resources/MNIST/t10k-images-idx3-ubyte.gz "$work/other-data/train-images-idx3-ubyte.gz"
+cp Sources/Dataset/Resources/MNIST/t10k-labels-idx1-ubyte.gz "$work/other-data/train-labels-idx1-ubyte.gz"
+set +e
+out=$(mpirun --bind-to none --oversubscribe -n 1 "$ptrain" --iterations 10 : -n 1 "$ptrain" --iterations 10 --data "$work/other-data" 2>&1)
+status=$?
+set -e
+[ "$status" -ne 0 ] || fail "ranks with other training sets were not refused"
+grep -q "the ranks differ in their training set" <<< "$out" || fail "no training-set message: $out"
+echo "ranks with other training sets: refused (mpirun exit $status)"
 echo "MPI checks passed"
