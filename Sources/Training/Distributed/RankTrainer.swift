@@ -42,24 +42,18 @@ public final class RankTrainer: TrainingLoop, @unchecked Sendable {
     public init(configuration: TrainingConfiguration, net: Network, train: LabeledImages, kernels: KernelSet,
                 topology: Topology, collective: any Collective, startIteration: Int = 0, optimizerState: OptimizerState? = nil) {
         precondition(configuration.workers >= 1 && collective.size <= configuration.batchSize)
-        switch configuration.input.resolve(for: train, timing: (net.spec, kernels.functions)) {
-        case .success(let encoding): input = encoding
-        case .failure(let error): preconditionFailure("\(error)")
-        }
+        let setup = LoopSetup(configuration: configuration, net: net, train: train, kernels: kernels, topology: topology,
+                              optimizerState: optimizerState)
         self.configuration = configuration
         self.net = net
         self.kernels = kernels
         self.collective = collective
         iteration = startIteration
         plan = RankPlan(spec: net.spec, batchSize: configuration.batchSize, ranks: collective.size)
-        let slots = configuration.update.stateSlots
-        self.optimizerState = optimizerState ?? OptimizerState(slots: slots, parameterCount: net.layout.count)
-        precondition(self.optimizerState.slots == slots && self.optimizerState.parameterCount == net.layout.count)
-        placement = Placement(topology: topology, workers: configuration.workers, policy: configuration.placement)
-        let sampler = BatchSampler(mode: configuration.sampling, seed: configuration.seed,
-                                   sampleCount: train.count, batchSize: configuration.batchSize)
-        loader = ShardedLoader(images: train, sampler: sampler, nodes: placement.nodes, placesMemory: placement.placesMemory,
-                               kernels: kernels.functions, encoding: input)
+        input = setup.input
+        placement = setup.placement
+        loader = setup.loader
+        self.optimizerState = setup.optimizerState
     }
 
     /// Makes every rank's optimizer state whole (each rank updates only its own parameters' state):

@@ -100,26 +100,17 @@ public final class Trainer: @unchecked Sendable {
     public init(configuration: TrainingConfiguration, net: Network, train: LabeledImages,
                 kernels: KernelSet, topology: Topology, startIteration: Int = 0, optimizerState: OptimizerState? = nil) {
         precondition(configuration.workers >= 1 && configuration.workers <= configuration.batchSize)
-        switch configuration.input.resolve(for: train, timing: (net.spec, kernels.functions)) {
-        case .success(let encoding): input = encoding
-        case .failure(let error): preconditionFailure("\(error)")
-        }
+        let setup = LoopSetup(configuration: configuration, net: net, train: train, kernels: kernels, topology: topology,
+                              optimizerState: optimizerState)
         self.configuration = configuration
         self.net = net
         self.kernels = kernels
         self.topology = topology
         self.iteration = startIteration
-        let slots = configuration.update.stateSlots
-        if let optimizerState {
-            precondition(optimizerState.slots == slots && optimizerState.parameterCount == net.layout.count,
-                         "the optimizer state does not fit this run's optimizer and network")
-        }
-        self.optimizerState = optimizerState ?? OptimizerState(slots: slots, parameterCount: net.layout.count)
-        placement = Placement(topology: topology, workers: configuration.workers, policy: configuration.placement)
-        let sampler = BatchSampler(mode: configuration.sampling, seed: configuration.seed,
-                                   sampleCount: train.count, batchSize: configuration.batchSize)
-        loader = ShardedLoader(images: train, sampler: sampler, nodes: placement.nodes, placesMemory: placement.placesMemory,
-                               kernels: kernels.functions, encoding: input)
+        input = setup.input
+        placement = setup.placement
+        loader = setup.loader
+        self.optimizerState = setup.optimizerState
     }
 
     /// Trains until `configuration.iterations` are done or a stop is requested.
@@ -295,6 +286,36 @@ public final class Trainer: @unchecked Sendable {
         return TrainingOutcome(stop: shared.stop, iterationsDone: iteration, losses: shared.losses,
                                trainSeconds: seconds, phases: times.average, warnings: warnings,
                                trace: events.sorted { ($0.start, $0.worker) < ($1.start, $1.worker) })
+    }
+}
+
+/// What a training loop needs besides its network, set up alike for `Trainer` and `RankTrainer`:
+/// layer one's input for the training images (`configuration.input` must resolve for them; the CLI
+/// checks `InputChoice.resolve` first), the workers' placement, the loader, and the optimizer's
+/// state (`optimizerState`, a resumed run's, or zero).
+struct LoopSetup {
+    let input: InputEncoding
+    let placement: Placement
+    let loader: ShardedLoader
+    let optimizerState: OptimizerState
+
+    init(configuration: TrainingConfiguration, net: Network, train: LabeledImages, kernels: KernelSet, topology: Topology,
+         optimizerState: OptimizerState?) {
+        switch configuration.input.resolve(for: train, timing: (net.spec, kernels.functions)) {
+        case .success(let encoding): input = encoding
+        case .failure(let error): preconditionFailure("\(error)")
+        }
+        let slots = configuration.update.stateSlots
+        if let optimizerState {
+            precondition(optimizerState.slots == slots && optimizerState.parameterCount == net.layout.count,
+                         "the optimizer state does not fit this run's optimizer and network")
+        }
+        self.optimizerState = optimizerState ?? OptimizerState(slots: slots, parameterCount: net.layout.count)
+        placement = Placement(topology: topology, workers: configuration.workers, policy: configuration.placement)
+        let sampler = BatchSampler(mode: configuration.sampling, seed: configuration.seed,
+                                   sampleCount: train.count, batchSize: configuration.batchSize)
+        loader = ShardedLoader(images: train, sampler: sampler, nodes: placement.nodes, placesMemory: placement.placesMemory,
+                               kernels: kernels.functions, encoding: input)
     }
 }
 
