@@ -86,7 +86,7 @@ struct TrainReport: Encodable {
         """
         trained \(layers.map(String.init).joined(separator: "-")) \(activation) network (\(`init`) init): \(iterations) iterations x batch \(batch_size) (\(format(epochs, 2)) epochs), \(optimizer) lr \(learning_rate) \(schedule), seed \(seed), \(sampling) sampling
         \(ranks > 1 ? "ranks \(ranks) x " : "")workers \(workers) (\(placement)), kernels \(kernels), \(input) input: \(format(train_seconds, 2)) s, \(Int(samples_per_second.rounded())) samples/s
-        time per worker: compute \(format(time_split.compute, 2)) s, reduction \(format(time_split.reduction, 2)) s, synchronisation \(format(time_split.synchronisation, 2)) s
+        time per worker: compute \(format(time_split.compute, 2)) s, reduction \(format(time_split.reduction, 2)) s, synchronisation \(format(time_split.synchronisation, 2)) s\(ranks > 1 ? ", exchange \(format(time_split.exchange, 2)) s" : "")
         loss \(format(losses_first_last[0], 4)) -> \(format(final_loss, 4))
         test accuracy \(format(test_accuracy, 4)) (test loss \(format(test_loss, 4)))
         params sha256 \(params_sha256)

@@ -185,7 +185,10 @@ public final class RankTrainer: TrainingLoop, @unchecked Sendable {
             var mine = PhaseTimes()
             let entered = MonotonicInstant.now
             /// The serial step after the last phase of iteration i: nil ends the run.
+            /// Its time counts as bookkeeping, but for the agreement, which counts as exchange.
             func endIteration(_ i: Int, _ t0: MonotonicInstant) -> Phase? {
+                var agreement = 0.0
+                defer { mine.bookkeeping += t0.seconds(until: MonotonicInstant.now) - agreement }
                 let loss = batch.meanLoss
                 shared.losses.append(loss)
                 var verdict = Agreement.goOn
@@ -202,7 +205,10 @@ public final class RankTrainer: TrainingLoop, @unchecked Sendable {
                 }
                 // Every rank decides the same, after every iteration (the last one too, so that a
                 // rank that failed is never waited for in a later collective).
+                let asked = MonotonicInstant.now
                 let agreed = Agreement(rawValue: collective.maximum(verdict.rawValue)) ?? .failed
+                agreement = asked.seconds(until: MonotonicInstant.now)
+                mine.exchange += agreement
                 switch agreed {
                 case .goOn: break
                 case .stop: shared.stop = .interrupted
@@ -248,16 +254,16 @@ public final class RankTrainer: TrainingLoop, @unchecked Sendable {
                 case .rows: exchangeRows()
                 case .parameters:
                     self.exchange(net.parameters.pointer, staging: parameterStaging.pointer, ranges: plan.parameterRanges,
-                             counts: parameterCounts, displacements: parameterDisplacements)
+                                  counts: parameterCounts, displacements: parameterDisplacements)
                 case .pack, .repack: break
                 }
-                let next = nextPhase(after: phase) ?? endIteration(i, t0)
-                mine.bookkeeping += t0.seconds(until: MonotonicInstant.now)
+                mine.exchange += t0.seconds(until: MonotonicInstant.now)
+                let next = nextPhase(after: phase) ?? endIteration(i, MonotonicInstant.now)
                 guard let next else { return nil }
                 shared.phase = next.rawValue
                 return plannedItems[next.rawValue].count
             })
-            mine.synchronisation = entered.elapsed - mine.compute - mine.reduction - mine.bookkeeping
+            mine.synchronisation = entered.elapsed - mine.total
             times.record(worker.index, mine)
         }
         let seconds = clock.elapsed

@@ -37,8 +37,11 @@ public struct PhaseTimes: Sendable, Equatable, Codable {
     /// The serial steps between phases (loss, progress, checkpoints, evaluations, the stop
     /// decision; `--trace` shows each as a slice).
     public var bookkeeping = 0.0
+    /// A rank of a run across processes (`RankTrainer`): the row and parameter exchanges and the
+    /// ranks' agreement after each iteration, including waiting there for slower ranks; 0 in one process.
+    public var exchange = 0.0
 
-    public var total: Double { compute + reduction + synchronisation + bookkeeping }
+    public var total: Double { compute + reduction + synchronisation + bookkeeping + exchange }
 }
 
 /// The outcome of `Trainer.run`.
@@ -345,7 +348,7 @@ final class PhaseLog: @unchecked Sendable {
         let n = Double(entries.count)
         return PhaseTimes(compute: entries.map(\.compute).reduce(0, +) / n, reduction: entries.map(\.reduction).reduce(0, +) / n,
                           synchronisation: entries.map(\.synchronisation).reduce(0, +) / n,
-                          bookkeeping: entries.map(\.bookkeeping).reduce(0, +) / n)
+                          bookkeeping: entries.map(\.bookkeeping).reduce(0, +) / n, exchange: entries.map(\.exchange).reduce(0, +) / n)
     }
 }
 
