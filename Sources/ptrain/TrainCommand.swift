@@ -149,6 +149,14 @@ struct Train: ParsableCommand {
         }
         let builder = RunBuilder(kernels: kernels, topology: processes.topology)
         let spec = builder.spec(config, for: dataset.train)
+        if processes.count > 1 {
+            // MPI counts and offsets are 32-bit: each exchange must stay below 2^31 floats.
+            let plan = RankPlan(spec: spec, batchSize: config.batchSize, ranks: processes.count)
+            let largest = max(plan.rowCounts.reduce(0, +), plan.parameterCounts.reduce(0, +))
+            guard largest <= Int(Int32.max) else {
+                throw ValidationError("--batch-size \(config.batchSize) with this network exchanges \(largest) floats per iteration, more than one MPI message holds (2^31 - 1); use a smaller --batch-size or narrower --hidden.")
+            }
+        }
         var net = builder.initialNetwork(config, for: dataset.train)
         var start = 0
         var state: OptimizerState? = nil

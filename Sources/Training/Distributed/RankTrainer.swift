@@ -101,7 +101,11 @@ public final class RankTrainer: TrainingLoop, @unchecked Sendable {
         case repack(ParameterSlice)
     }
 
+    /// Trains this rank's share to `configuration.iterations` or a stop agreed by all ranks;
+    /// `report` runs on every rank after every iteration. `trace` must be nil: a rank records no
+    /// work items (the CLI refuses `--trace` under mpirun).
     public func run(trace: Range<Int>? = nil, report: @escaping @Sendable (IterationReport) throws -> Void = { _ in }) -> TrainingOutcome {
+        precondition(trace == nil, "a rank of a run across processes records no trace")
         switch configuration.update {
         case let rule as SGD: return run(rule: rule, report: report)
         case let rule as Momentum: return run(rule: rule, report: report)
