@@ -127,16 +127,16 @@ public final class RankTrainer: TrainingLoop, @unchecked Sendable {
         backprop.packAll(net, batch, input: loader.input(node: placement.nodes[0]))
         let planned = placement.leadCount
         // The phases' items, planned once.
-        let mine = plan.rows[me]
-        let rowSize = WorkItemSizes.rowsPerItem(batchSize: max(mine.count, 1), workers: planned)
+        let ownRows = plan.rows[me]
+        let rowSize = WorkItemSizes.rowsPerItem(batchSize: max(ownRows.count, 1), workers: planned)
         func chunks(_ rows: Range<Int>, _ size: Int) -> [Range<Int>] {
             stride(from: rows.lowerBound, to: rows.upperBound, by: size).map { $0..<min($0 + size, rows.upperBound) }
         }
         var items = [[Work]](repeating: [], count: Phase.allCases.count)
-        items[Phase.rows.rawValue] = chunks(mine, rowSize).map { .rows($0) }
+        items[Phase.rows.rawValue] = chunks(ownRows, rowSize).map { .rows($0) }
         if plan.slices[me].contains(where: { $0.layer == 0 && !$0.rows.isEmpty }) {
-            let size = max(GEMM.mr, (B - mine.count + 2 * planned - 1) / (2 * planned))
-            items[Phase.rows.rawValue] += (chunks(0..<mine.lowerBound, size) + chunks(mine.upperBound..<B, size)).map { .assemble($0) }
+            let size = max(GEMM.mr, (B - ownRows.count + 2 * planned - 1) / (2 * planned))
+            items[Phase.rows.rawValue] += (chunks(0..<ownRows.lowerBound, size) + chunks(ownRows.upperBound..<B, size)).map { .assemble($0) }
         }
         for r in 0..<plan.ranks where r != me && !plan.rows[r].isEmpty {
             for l in 0..<layout.layers.count where l > 0 || !sparse { items[Phase.pack.rawValue].append(.pack(layer: l, rows: plan.rows[r])) }
