@@ -4,7 +4,7 @@
 //
 // The target graph follows the data flow:
 //   Dataset (IDX/gzip/SHA-256)  ->  Parallel (topology, pinned worker pool, barrier)
-//   KernelCore -> KernelsAVX2 / Kernels (SIMD GEMM, exp, sigmoid, softmax; runtime dispatch)
+//   KernelCore -> KernelsAVX512 / KernelsAVX2 / Kernels (SIMD GEMM, exp, sigmoid, softmax; runtime dispatch)
 //   Seeding (Philox4x32-10, the only random generator)
 //   Model (parameter layout, backprop phases, reference twin, numerical gradient)
 //   Training (sampler -> workers -> reducer -> SGD update)  ->  Checkpoint (safetensors)  ->  ptrain (CLI)
@@ -18,16 +18,19 @@
 // - Trait MPI (off by default): libopenmpi-dev (pkg-config ompi-c), for `mpirun -n R ptrain`;
 //   `swift build -c release --traits MPI`. The default build neither needs nor links Open MPI.
 //
-// Code generation (docs/kernels.md): KernelsAVX2 is compiled with `-target-cpu x86-64-v3` so its
-// specializations of the generic kernels get AVX2 + FMA; `Kernels` checks the CPU at run time and
-// uses them only where the CPU has both. Those flags are `unsafeFlags`, acceptable for an
+// Code generation (docs/kernels.md): KernelsAVX2 is compiled with `-target-cpu haswell` (x86-64-v3)
+// so its specializations of the generic kernels get AVX2 + FMA, KernelsAVX512 with
+// `-target-cpu skylake-avx512` (x86-64-v4; Swift 6.3 does not accept `x86-64-v4` as a CPU name);
+// `Kernels` checks the CPU at run time and uses each only where the CPU has its features. Those flags are `unsafeFlags`, acceptable for an
 // application package (ptrain is not meant to be a versioned dependency).
 import PackageDescription
 
 #if arch(x86_64)
 let avx2Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
 #else
 let avx2Flags: [SwiftSetting] = []
+let avx512Flags: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -58,7 +61,8 @@ let package = Package(
         ),
         .target(name: "KernelCore"),
         .target(name: "KernelsAVX2", dependencies: ["KernelCore"], swiftSettings: avx2Flags),
-        .target(name: "Kernels", dependencies: ["KernelCore", "KernelsAVX2", "CSupport"]),
+        .target(name: "KernelsAVX512", dependencies: ["KernelCore"], swiftSettings: avx512Flags),
+        .target(name: "Kernels", dependencies: ["KernelCore", "KernelsAVX2", "KernelsAVX512", "CSupport"]),
         .target(name: "Seeding"),
         .target(name: "Model", dependencies: ["Kernels", "Seeding", "CSupport"]),
         .target(name: "Parallel", dependencies: ["CNuma", "CSupport"]),

@@ -19,6 +19,19 @@ int csupport_cpu_has_avx2_fma(void) {
 #endif
 }
 
+int csupport_cpu_has_avx512(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    // x86-64-v4's features one by one; the runtime reports AVX-512 features only where XCR0 shows
+    // that the OS saves the zmm and mask registers.
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && csupport_cpu_has_avx2_fma();
+#else
+    return 0;
+#endif
+}
+
 int csupport_pin_current_thread(int cpu) {
 #if defined(__linux__)
     if (cpu < 0 || cpu >= CPU_SETSIZE) return EINVAL;

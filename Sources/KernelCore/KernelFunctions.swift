@@ -2,9 +2,15 @@
 ///
 /// The initializer is `@inlinable` and generic, so the closures are specialized and code-generated
 /// in the module that calls it, with that module's CPU target: `KernelsAVX2` builds the table under
-/// `-target-cpu x86-64-v3`, `Kernels` builds the baseline one. Calling through the table costs one
-/// indirect call per kernel invocation, nothing inside the loops.
+/// `-target-cpu x86-64-v3`, `KernelsAVX512` under x86-64-v4, `Kernels` builds the baseline one.
+/// Calling through the table costs one indirect call per kernel invocation, nothing inside the loops.
+/// Only the GEMM's tile depends on the vector width (`vector`); the other kernels are SIMD8 code in
+/// every variant.
 public struct KernelFunctions: @unchecked Sendable {
+    /// The GEMM's cache blocking (performance only).
+    public let blocking: GEMMBlocking
+    /// Lanes per vector of the GEMM's register tile (8: 6x16 tile, 16: 6x32).
+    public let gemmLanes: Int
     /// `c (=|+=) a · packedB`; see `GEMM.multiply`.
     public let multiply: (MatrixView, UnsafePointer<Float>, MutableMatrixView, Bool, UnsafeMutablePointer<Float>) -> Void
     /// Sparse row · dense matrix, `out (=|+=) x_row · w`; see `SparseKernels.rowTimesMatrix`.
@@ -32,10 +38,14 @@ public struct KernelFunctions: @unchecked Sendable {
     public let adamStep: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int,
                           AdamConstants) -> Void
 
+    /// The kernels with multiply-add `M`, a GEMM tile of `vector`s and the GEMM walking products
+    /// in `blocking`'s column blocks.
     @inlinable
-    public init<M: MultiplyAdd>(_: M.Type) {
+    public init<M: MultiplyAdd, V: SIMD>(_: M.Type, vector: V.Type, blocking: GEMMBlocking) where V.Scalar == Float {
+        self.blocking = blocking
+        gemmLanes = V.scalarCount
         multiply = { a, b, c, accumulate, scratch in
-            GEMM.multiply(M.self, a, packedB: b, into: c, accumulate: accumulate, packAScratch: scratch)
+            GEMM.multiply(M.self, V.self, a, packedB: b, into: c, accumulate: accumulate, packAScratch: scratch, blocking: blocking)
         }
         sparseRowTimesMatrix = { rows, entries, w, stride, columns, out, accumulate in
             SparseKernels.rowTimesMatrix(M.self, rows, entries: entries, w: w, rowStride: stride, columns: columns,

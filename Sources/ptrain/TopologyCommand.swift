@@ -76,6 +76,8 @@ func describe(topology: Topology, workers: Int, policy: PlacementPolicy, kernels
         lines.append("cgroup CPU quota: \(format(quota.cpus, 2)) CPU(s) (\(quota.source)): \(use)")
     }
     lines.append("kernels: \(kernels.summary)")
+    let caches = CacheSizes.current
+    lines.append("caches per core: L1d \(caches.l1Data >> 10) KiB, L2 \(caches.l2 >> 10) KiB (GEMM blocking; no bit depends on it)")
     let plan = Placement(topology: topology, workers: workers, policy: policy)
     let note = workers > plan.cycle ? " (more workers than CPUs: CPUs are shared)" : ""
     lines.append("placement \(policy.rawValue) for \(workers) worker(s)\(note):")

@@ -135,7 +135,8 @@ struct Train: ParsableCommand {
         try hyper.validate(trainCount: dataset.train.count)
         try processes.checkSame("their training set", dataset.sha256,
                                 remedy: "give every rank the same --data (the same files on every machine)")
-        try processes.checkSame("their kernel variant", kernels.variant.rawValue,
+        // avx512 and avx2 ranks may mix: they round alike (KernelVariant.rounding).
+        try processes.checkSame("their kernels' rounding", kernels.variant.rounding.rawValue,
                                 remedy: "set PTRAIN_KERNELS to the same variant on every rank (mpirun -x PTRAIN_KERNELS=...), e.g. baseline where some CPUs lack AVX2")
         guard processes.count <= hyper.batchSize else {
             throw ValidationError("mpirun -n \(processes.count) starts more ranks than --batch-size \(hyper.batchSize) has rows; every rank needs at least one row: start at most \(hyper.batchSize) ranks.")
@@ -164,7 +165,7 @@ struct Train: ParsableCommand {
         if let resume {
             let saved = try TrainingCheckpoint.read(resume)
             try saved.checkResumable(as: config, datasetSHA256: dataset.sha256, input: spec.input, path: resume)
-            if saved.kernels != kernels.variant.rawValue && processes.isPrimary {
+            if KernelVariant(rawValue: saved.kernels)?.rounding != kernels.variant.rounding && processes.isPrimary {
                 warn("warning: \(resume) was written with the \(saved.kernels) kernels, this run uses \(kernels.variant.rawValue): the result will not be bitwise equal to an uninterrupted run")
             }
             try processes.checkSame("the checkpoint they resume", "iteration \(saved.iteration), parameters \(saved.net.parametersSHA256.prefix(16))",

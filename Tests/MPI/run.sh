@@ -96,7 +96,7 @@ refused() {  # refused NAME MPIRUN-ARGS...: sets status to mpirun's and out to r
 if grep -q avx2 /proc/cpuinfo; then
     refused kernels -n 1 -x PTRAIN_KERNELS=avx2 "$ptrain" --iterations 10 : -n 1 -x PTRAIN_KERNELS=baseline "$ptrain" --iterations 10
     [ "$status" -ne 0 ] || fail "ranks with avx2 and baseline kernels were not refused"
-    grep -q "the ranks differ in their kernel variant (rank 0: avx2; rank 1: baseline)" <<< "$out" || fail "no kernel-variant message from rank 0: $out"
+    grep -q "the ranks differ in their kernels' rounding (rank 0: avx2; rank 1: baseline)" <<< "$out" || fail "no kernel-variant message from rank 0: $out"
     echo "ranks with other kernel variants: refused (mpirun exit $status)"
 fi
 mkdir -p "$work/other-data"

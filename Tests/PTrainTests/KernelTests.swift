@@ -188,6 +188,67 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The contract behind "avx512 and avx2 give the same bits" and "the cache sizes change no
+    /// bit": the GEMM's tile width and its blocking only decide which products are computed
+    /// together, never an element's chain. The 16-lane tile and tiny or odd blockings (compiled here
+    /// for the baseline target, with libm's correctly rounded fmaf for the fused policy) must match
+    /// the table of every supported variant bit for bit, on shapes that take the direct walk and the
+    /// blocked one (a transposed A across 16 or more panels), with edge tiles, several k-blocks and
+    /// sub-blocks, and accumulation.
+    func testGEMMBitsDoNotDependOnVectorWidthOrBlocking() {
+        let blockings = [GEMMBlocking(l1Bytes: 32 << 10, l2Bytes: 512 << 10), GEMMBlocking(l1Bytes: 4096, l2Bytes: 65536),
+                         GEMMBlocking(l1Bytes: 48 << 10, l2Bytes: 2 << 20)]
+        let shapes: [(m: Int, k: Int, n: Int, transposeA: Bool, accumulate: Bool)] = [
+            (7, 1100, 260, true, false), (13, 530, 300, true, true), (100, 784, 100, false, false),
+            (19, 37, 257, true, false), (6, 600, 33, false, true), (5, 3, 17, false, false),
+        ]
+        var random = TestRandom(seed: 23)
+        for shape in shapes {
+            let (m, k, n) = (shape.m, shape.k, shape.n)
+            let a = random.floats(m * k), b = random.floats(k * n)
+            let initial: [Float]? = shape.accumulate ? random.floats(m * n) : nil
+            func run(_ functions: KernelFunctions) -> [UInt32] {
+                var c = initial ?? [Float](repeating: .nan, count: m * n)
+                let packed = FloatBuffer(count: GEMM.packedCount(k: k, n: n)), scratch = FloatBuffer(count: GEMM.packAScratchCount)
+                a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        GEMM.packB(MatrixView(rowMajor: bp.baseAddress!, rows: k, columns: n), into: packed.pointer, kRange: 0..<k)
+                        let view = shape.transposeA ? MatrixView(rowMajor: ap.baseAddress!, rows: k, columns: m).transposed
+                                                    : MatrixView(rowMajor: ap.baseAddress!, rows: m, columns: k)
+                        c.withUnsafeMutableBufferPointer { cp in
+                            functions.multiply(view, packed.pointer, MutableMatrixView(cp.baseAddress!, rows: m, columns: n),
+                                               shape.accumulate, scratch.pointer)
+                        }
+                    }
+                }
+                return c.map(\.bitPattern)
+            }
+            let name = "\(m)x\(k)x\(n) transposeA=\(shape.transposeA) accumulate=\(shape.accumulate)"
+            for blocking in blockings {
+                let fused8 = run(KernelFunctions(FusedMultiplyAdd.self, vector: SIMD8<Float>.self, blocking: blocking))
+                let fused16 = run(KernelFunctions(FusedMultiplyAdd.self, vector: SIMD16<Float>.self, blocking: blocking))
+                let separate8 = run(KernelFunctions(SeparateMultiplyAdd.self, vector: SIMD8<Float>.self, blocking: blocking))
+                let separate16 = run(KernelFunctions(SeparateMultiplyAdd.self, vector: SIMD16<Float>.self, blocking: blocking))
+                XCTAssertEqual(fused16, fused8, "fused, 16 vs 8 lanes, \(name), \(blocking)")
+                XCTAssertEqual(separate16, separate8, "separate, 16 vs 8 lanes, \(name), \(blocking)")
+                for kernels in supportedKernelSets {
+                    let fusedVariant = kernels.variant.rounding == .avx2 || !isX86
+                    XCTAssertEqual(run(kernels.functions), fusedVariant ? fused8 : separate8, "\(kernels.variant) vs \(blocking), \(name)")
+                }
+            }
+        }
+    }
+
+    func testVariantsAreTriedWidestFirstAndAVX512RoundsLikeAVX2() {
+        XCTAssertEqual(KernelVariant.allCases, [.avx512, .avx2, .baseline])
+        XCTAssertEqual(KernelVariant.avx512.rounding, .avx2)
+        XCTAssertEqual(KernelVariant.avx2.rounding, .avx2)
+        XCTAssertEqual(KernelVariant.baseline.rounding, .baseline)
+        if KernelVariant.avx512.isSupported { XCTAssert(KernelVariant.avx2.isSupported, "x86-64-v4 implies x86-64-v3") }
+        XCTAssertEqual(KernelSet.make(.baseline).functions.gemmLanes, 8)
+        if KernelVariant.avx512.isSupported { XCTAssertEqual(KernelSet.make(.avx512).functions.gemmLanes, 16) }
+    }
+
     func testBaselineVariantIsAlwaysAvailableAndForcible() throws {
         XCTAssert(KernelVariant.baseline.isSupported)
         setenv("PTRAIN_KERNELS", "baseline", 1)

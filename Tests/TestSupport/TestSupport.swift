@@ -65,9 +65,18 @@ public func gamma(_ n: Int) -> Double {
     return nu / (1 - nu)
 }
 
+/// True on x86-64, where the baseline variant multiplies and adds separately (arm64's fuses).
+public var isX86: Bool {
+    #if arch(x86_64)
+    return true
+    #else
+    return false
+    #endif
+}
+
 /// Every kernel variant this CPU supports.
 public var supportedKernelSets: [KernelSet] {
-    KernelVariant.allCases.filter(\.isSupported).map(KernelSet.make)
+    KernelVariant.allCases.filter(\.isSupported).map { KernelSet.make($0) }
 }
 
 /// The sanitizer this test process (and the `ptrain` beside it) was built with: "thread",

@@ -8,6 +8,10 @@
 /// 1 when the CPU and OS support AVX2 and FMA (x86-64 only; 0 elsewhere).
 int csupport_cpu_has_avx2_fma(void);
 
+/// 1 when the CPU supports x86-64-v4 (AVX-512 F, CD, BW, DQ, VL) and the OS saves the zmm and mask
+/// registers (XCR0 bits 5-7; the compiler runtime's probe checks them), else 0.
+int csupport_cpu_has_avx512(void);
+
 /// Pins the calling thread to one CPU. Returns 0 or an errno value.
 int csupport_pin_current_thread(int cpu);
 
