@@ -8,8 +8,10 @@ import PackageDescription
 
 #if arch(x86_64)
 let fmaFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let fma512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
 #else
 let fmaFlags: [SwiftSetting] = []
+let fma512Flags: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -22,10 +24,13 @@ let package = Package(
     targets: [
         // The machine's FMA ceiling: a chain loop compiled for the same target as the AVX2 kernels.
         .target(name: "FMAPeak", swiftSettings: fmaFlags),
+        // The AVX-512 ceiling, compiled like the avx512 kernels; used only where the CPU has it.
+        .target(name: "FMAPeak512", swiftSettings: fma512Flags),
         .executableTarget(
             name: "ptrain-bench",
             dependencies: [
                 "FMAPeak",
+                "FMAPeak512",
                 .product(name: "PTrain", package: "ptrain"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dataset
 import FMAPeak
+import FMAPeak512
 import Foundation
 import Kernels
 
@@ -32,16 +33,28 @@ struct KernelsBenchmark: ParsableCommand {
         var commit: String
         var machine: String
         var kernels: String
-        /// The one-core FMA peak of the kernels' vector width, measured in the same run.
+        /// The one-core FMA peak at the CPU's widest vectors, measured in the same run: the floor.
         var peak_gflops: Stats
+        /// Which vectors `peak_gflops` used ("AVX-512, SIMD16" or "AVX2, SIMD8").
+        var peak_vectors: String
+        /// The AVX2 peak as well, where the widest vectors are AVX-512.
+        var avx2_peak_gflops: Stats?
         var gemms: [Row]
     }
 
     func run() throws {
         let kernels = try KernelSet.best()
-        let peak1 = Stats(rates(repeats: repeats, work: 1) { chainState = fmaChain(iterations: 200_000, start: chainState * 1e-9).sink }.map { $0 * 200_000 * 192 / 1e9 })
+        // The floor is the widest vectors' peak; where that is AVX-512, the AVX2 peak is shown beside it.
+        let chainFlops = widestFMAChain(iterations: 200_000, start: 0).flops
+        let peak1 = Stats(rates(repeats: repeats, work: 1) { chainState = widestFMAChain(iterations: 200_000, start: chainState * 1e-9).sink }.map { $0 * chainFlops / 1e9 })
         print("kernels: \(kernels.variant.summary)")
-        print("FMA peak, one core (12-chain SIMD8 loop): median \(fixed(peak1.median)) GFLOP/s (min \(fixed(peak1.min)), max \(fixed(peak1.max)))")
+        print("FMA peak, one core (12-chain loop, \(widestVectors)): median \(fixed(peak1.median)) GFLOP/s (min \(fixed(peak1.min)), max \(fixed(peak1.max)))")
+        var avx2Peak: Stats? = nil
+        if KernelVariant.avx512.isSupported {
+            let avx2 = Stats(rates(repeats: repeats, work: 1) { chainState = fmaChain(iterations: 200_000, start: chainState * 1e-9).sink }.map { $0 * 200_000 * 192 / 1e9 })
+            print("FMA peak, one core (12-chain loop, AVX2, SIMD8): median \(fixed(avx2.median)) GFLOP/s")
+            avx2Peak = avx2
+        }
         print("")
         print("shape (m x k x n)            use                     GFLOP/s median   min     max    % of peak")
         let shapes: [(String, Int, Int, Int, Bool)] = [
@@ -68,7 +81,7 @@ struct KernelsBenchmark: ParsableCommand {
         let document = Document(date: ISO8601DateFormatter().string(from: Date()),
                                 command: (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
                                 commit: currentCommit(), machine: machineDescription(), kernels: kernels.variant.rawValue,
-                                peak_gflops: peak1, gemms: results)
+                                peak_gflops: peak1, peak_vectors: widestVectors, avx2_peak_gflops: avx2Peak, gemms: results)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
