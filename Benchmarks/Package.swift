@@ -25,7 +25,7 @@ let package = Package(
         // The machine's FMA ceiling: a chain loop compiled for the same target as the AVX2 kernels.
         .target(name: "FMAPeak", swiftSettings: fmaFlags),
         // The AVX-512 ceiling, compiled like the avx512 kernels; used only where the CPU has it.
-        .target(name: "FMAPeak512", swiftSettings: fma512Flags),
+        .target(name: "FMAPeak512", dependencies: ["FMAPeak"], swiftSettings: fma512Flags),
         .executableTarget(
             name: "ptrain-bench",
             dependencies: [
