@@ -9,12 +9,10 @@
 /// 32-wide tile reads two neighbouring panels, so the packed layout (and the engine, which packs
 /// 16-column panels per item) is the same for every vector width.
 ///
-/// Cache blocking (`GEMMBlocking`): the columns are walked in blocks of panels whose packed slice
-/// for one k-block fits half the L2, and every row tile of A passes over a block before the next
-/// block starts, so B is read from L2, not from L3 or memory, on large products. A 6-row tile of A
-/// stays in L1 while it passes a block: read in place when its rows are contiguous, copied
-/// k-major into `packAScratch` when A is a strided view (a transpose), where each k-step would
-/// otherwise touch another cache line.
+/// Two walks: `direct` reads each 6-row tile of A in place and passes it over the whole B, which
+/// measured fastest for row-major A and most transposes; `blocked` packs A and walks B in
+/// cache-sized blocks (`GEMMBlocking`), for a transposed A whose stride would make the direct walk
+/// thrash the L1 (see `multiply`).
 ///
 /// Determinism: every element is `Σ_k a[i,k]·b[k,j]` accumulated lane by lane in increasing k from
 /// zero within a k-block, blocks added in order; edge tiles run the same arithmetic on zero padding
@@ -125,9 +123,10 @@ public enum GEMM {
         for block in 0..<kBlockCount(k) {
             let kRange = kBlock(block, of: k)
             let finish: TileEnd = accumulate || block > 0 ? .addToC : .storeToC
-            // The blocked walk pays for packing A only where the direct one re-reads a strided A
-            // (a transpose: a cache line per k-step) across many panels.
-            if a.columnStride == 1 || panels < 16 || m < mr {
+            // The blocked walk pays for packing A only where the direct one thrashes L1: a
+            // transposed A whose k-steps are a multiple of 1 KiB apart (a layer width that is a
+            // multiple of 256) lands every k-step of a tile in the same few cache sets.
+            if a.columnStride % 256 != 0 || panels < 16 || m < mr {
                 direct(M.self, V.self, a, packedB: b, into: c, kRange: kRange, finish: finish, packAScratch: packAScratch)
             } else {
                 blocked(M.self, V.self, a, packedB: b, into: c, kRange: kRange, finish: finish, scratch: packAScratch, blocking: blocking)

@@ -193,28 +193,33 @@ final class KernelTests: XCTestCase {
     /// together, never an element's chain. The 16-lane tile and tiny or odd blockings (compiled here
     /// for the baseline target, with libm's correctly rounded fmaf for the fused policy) must match
     /// the table of every supported variant bit for bit, on shapes that take the direct walk and the
-    /// blocked one (a transposed A across 16 or more panels), with edge tiles, several k-blocks and
-    /// sub-blocks, and accumulation.
+    /// blocked one (a transposed A with a stride of 256 or 512 across 16 or more panels), with edge
+    /// tiles, several k-blocks and sub-blocks, and accumulation.
     func testGEMMBitsDoNotDependOnVectorWidthOrBlocking() {
         let blockings = [GEMMBlocking(l1Bytes: 32 << 10, l2Bytes: 512 << 10), GEMMBlocking(l1Bytes: 4096, l2Bytes: 65536),
                          GEMMBlocking(l1Bytes: 48 << 10, l2Bytes: 2 << 20)]
-        let shapes: [(m: Int, k: Int, n: Int, transposeA: Bool, accumulate: Bool)] = [
-            (7, 1100, 260, true, false), (13, 530, 300, true, true), (100, 784, 100, false, false),
-            (19, 37, 257, true, false), (6, 600, 33, false, true), (5, 3, 17, false, false),
+        // `stride`: A is rows 0..<m of the transpose of a (k, stride) matrix, as a layer's weight
+        // gradient reads its input; a stride that is a multiple of 256 takes the blocked walk.
+        let shapes: [(m: Int, k: Int, n: Int, stride: Int?, accumulate: Bool)] = [
+            (7, 1100, 260, 256, false), (13, 530, 300, 512, true), (100, 784, 100, nil, false), (19, 37, 257, 19, false),
+            (6, 600, 33, nil, true), (5, 3, 17, nil, false), (11, 300, 40, 256, false),
         ]
         var random = TestRandom(seed: 23)
         for shape in shapes {
             let (m, k, n) = (shape.m, shape.k, shape.n)
-            let a = random.floats(m * k), b = random.floats(k * n)
+            let a = random.floats(k * (shape.stride ?? m)), b = random.floats(k * n)
             let initial: [Float]? = shape.accumulate ? random.floats(m * n) : nil
-            func run(_ functions: KernelFunctions) -> [UInt32] {
+            // The same A copied row-major, which always takes the direct walk: the reference order.
+            let rowMajorA = shape.stride.map { stride in (0..<m * k).map { a[($0 % k) * stride + $0 / k] } } ?? a
+            func run(_ functions: KernelFunctions, rowMajor: Bool = false) -> [UInt32] {
                 var c = initial ?? [Float](repeating: .nan, count: m * n)
                 let packed = FloatBuffer(count: GEMM.packedCount(k: k, n: n)), scratch = FloatBuffer(count: GEMM.packAScratchCount)
-                a.withUnsafeBufferPointer { ap in
+                (rowMajor ? rowMajorA : a).withUnsafeBufferPointer { ap in
                     b.withUnsafeBufferPointer { bp in
                         GEMM.packB(MatrixView(rowMajor: bp.baseAddress!, rows: k, columns: n), into: packed.pointer, kRange: 0..<k)
-                        let view = shape.transposeA ? MatrixView(rowMajor: ap.baseAddress!, rows: k, columns: m).transposed
-                                                    : MatrixView(rowMajor: ap.baseAddress!, rows: m, columns: k)
+                        let strided = rowMajor ? nil : shape.stride
+                        let view = strided.map { MatrixView(rowMajor: ap.baseAddress!, rows: k, columns: $0).transposed.rows(0..<m) }
+                                   ?? MatrixView(rowMajor: ap.baseAddress!, rows: m, columns: k)
                         c.withUnsafeMutableBufferPointer { cp in
                             functions.multiply(view, packed.pointer, MutableMatrixView(cp.baseAddress!, rows: m, columns: n),
                                                shape.accumulate, scratch.pointer)
@@ -223,20 +228,30 @@ final class KernelTests: XCTestCase {
                 }
                 return c.map(\.bitPattern)
             }
-            let name = "\(m)x\(k)x\(n) transposeA=\(shape.transposeA) accumulate=\(shape.accumulate)"
+            let name = "\(m)x\(k)x\(n) stride=\(shape.stride.map(String.init) ?? "row-major") accumulate=\(shape.accumulate)"
             for blocking in blockings {
                 let fused8 = run(KernelFunctions(FusedMultiplyAdd.self, vector: SIMD8<Float>.self, blocking: blocking))
                 let fused16 = run(KernelFunctions(FusedMultiplyAdd.self, vector: SIMD16<Float>.self, blocking: blocking))
                 let separate8 = run(KernelFunctions(SeparateMultiplyAdd.self, vector: SIMD8<Float>.self, blocking: blocking))
                 let separate16 = run(KernelFunctions(SeparateMultiplyAdd.self, vector: SIMD16<Float>.self, blocking: blocking))
-                XCTAssertEqual(fused16, fused8, "fused, 16 vs 8 lanes, \(name), \(blocking)")
-                XCTAssertEqual(separate16, separate8, "separate, 16 vs 8 lanes, \(name), \(blocking)")
+                let direct = KernelFunctions(FusedMultiplyAdd.self, vector: SIMD8<Float>.self, blocking: blocking)
+                assertSameBits(fused8, run(direct, rowMajor: true), "fused, strided vs row-major A, \(name), \(blocking)")
+                assertSameBits(fused16, fused8, "fused, 16 vs 8 lanes, \(name), \(blocking)")
+                assertSameBits(separate16, separate8, "separate, 16 vs 8 lanes, \(name), \(blocking)")
                 for kernels in supportedKernelSets {
                     let fusedVariant = kernels.variant.rounding == .avx2 || !isX86
-                    XCTAssertEqual(run(kernels.functions), fusedVariant ? fused8 : separate8, "\(kernels.variant) vs \(blocking), \(name)")
+                    assertSameBits(run(kernels.functions), fusedVariant ? fused8 : separate8, "\(kernels.variant) vs \(blocking), \(name)")
                 }
             }
         }
+    }
+
+    /// Bitwise equality, reported by the first differing element rather than by both arrays.
+    func assertSameBits(_ a: [UInt32], _ b: [UInt32], _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+        let common = min(a.count, b.count)
+        guard let i = (0..<common).first(where: { a[$0] != b[$0] }) ?? (a.count == b.count ? nil : common) else { return }
+        let value = { (bits: [UInt32]) in i < bits.count ? "\(Float(bitPattern: bits[i]))" : "none" }
+        XCTFail("\(message): element \(i) differs (\(value(a)) vs \(value(b)))", file: file, line: line)
     }
 
     func testVariantsAreTriedWidestFirstAndAVX512RoundsLikeAVX2() {
