@@ -123,15 +123,27 @@ public enum GEMM {
         for block in 0..<kBlockCount(k) {
             let kRange = kBlock(block, of: k)
             let finish: TileEnd = accumulate || block > 0 ? .addToC : .storeToC
-            // The blocked walk pays for packing A only where the direct one thrashes L1: a
-            // transposed A whose k-steps are a multiple of 1 KiB apart (a layer width that is a
-            // multiple of 256) lands every k-step of a tile in the same few cache sets.
-            if a.columnStride % 256 != 0 || panels < 16 || m < mr {
+            let blockedWalk: Bool
+            switch blocking.walk {
+            case .automatic: blockedWalk = prefersBlockedWalk(a, columns: n)
+            case .direct: blockedWalk = false
+            case .blocked: blockedWalk = true
+            }
+            if !blockedWalk {
                 direct(M.self, V.self, a, packedB: b, into: c, kRange: kRange, finish: finish, packAScratch: packAScratch)
             } else {
                 blocked(M.self, V.self, a, packedB: b, into: c, kRange: kRange, finish: finish, scratch: packAScratch, blocking: blocking)
             }
         }
+    }
+
+    /// The walk `multiply` takes by itself: blocked for a transposed A (a weight gradient inᵀ·d)
+    /// across 16 or more panels, where the direct walk touches a new cache line per k-step of a
+    /// tile and, when the input's width is a multiple of 256, lands them all in a few L1 sets;
+    /// direct for a row-major A and for narrower products, where packing A costs more than it
+    /// saves (`ptrain-bench kernels` times both walks side by side).
+    @inlinable public static func prefersBlockedWalk(_ a: MatrixView, columns n: Int) -> Bool {
+        a.columnStride != 1 && (n + nr - 1) / nr >= 16 && a.rows >= mr
     }
 
     /// One k-block, walked directly: each 6-row tile of A, read in place by broadcasts at any
@@ -368,10 +380,19 @@ public enum GEMM {
 public struct GEMMBlocking: Sendable, Equatable {
     /// Per-core level-1 data and level-2 cache sizes, bytes.
     public var l1Bytes: Int, l2Bytes: Int
+    /// Which walk `GEMM.multiply` takes.
+    public var walk: Walk
 
-    @inlinable public init(l1Bytes: Int, l2Bytes: Int) {
+    /// `automatic` chooses per product (`GEMM.multiply`); the others force one walk, for the
+    /// benchmark that compares them (`ptrain-bench kernels`) and for tests.
+    public enum Walk: String, Sendable, Equatable {
+        case automatic, direct, blocked
+    }
+
+    @inlinable public init(l1Bytes: Int, l2Bytes: Int, walk: Walk = .automatic) {
         self.l1Bytes = max(l1Bytes, 4096)
         self.l2Bytes = max(l2Bytes, 65536)
+        self.walk = walk
     }
 
     /// k-steps per sub-block for a tile `tileColumns` wide: its B slice in half the L1.

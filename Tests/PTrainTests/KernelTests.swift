@@ -193,13 +193,14 @@ final class KernelTests: XCTestCase {
     /// together, never an element's chain. The 16-lane tile and tiny or odd blockings (compiled here
     /// for the baseline target, with libm's correctly rounded fmaf for the fused policy) must match
     /// the table of every supported variant bit for bit, on shapes that take the direct walk and the
-    /// blocked one (a transposed A with a stride of 256 or 512 across 16 or more panels), with edge
+    /// blocked one (a transposed A across 16 or more panels; every shape also forced both ways), with edge
     /// tiles, several k-blocks and sub-blocks, and accumulation.
     func testGEMMBitsDoNotDependOnVectorWidthOrBlocking() {
         let blockings = [GEMMBlocking(l1Bytes: 32 << 10, l2Bytes: 512 << 10), GEMMBlocking(l1Bytes: 4096, l2Bytes: 65536),
-                         GEMMBlocking(l1Bytes: 48 << 10, l2Bytes: 2 << 20)]
+                         GEMMBlocking(l1Bytes: 48 << 10, l2Bytes: 2 << 20), GEMMBlocking(l1Bytes: 4096, l2Bytes: 65536, walk: .blocked),
+                         GEMMBlocking(l1Bytes: 32 << 10, l2Bytes: 512 << 10, walk: .direct)]
         // `stride`: A is rows 0..<m of the transpose of a (k, stride) matrix, as a layer's weight
-        // gradient reads its input; a stride that is a multiple of 256 takes the blocked walk.
+        // gradient reads its input; with 16 or more panels it takes the blocked walk.
         let shapes: [(m: Int, k: Int, n: Int, stride: Int?, accumulate: Bool)] = [
             (7, 1100, 260, 256, false), (13, 530, 300, 512, true), (100, 784, 100, nil, false), (19, 37, 257, 19, false),
             (6, 600, 33, nil, true), (5, 3, 17, nil, false), (11, 300, 40, 256, false),
@@ -234,8 +235,9 @@ final class KernelTests: XCTestCase {
                 let fused16 = run(KernelFunctions(FusedMultiplyAdd.self, vector: SIMD16<Float>.self, blocking: blocking))
                 let separate8 = run(KernelFunctions(SeparateMultiplyAdd.self, vector: SIMD8<Float>.self, blocking: blocking))
                 let separate16 = run(KernelFunctions(SeparateMultiplyAdd.self, vector: SIMD16<Float>.self, blocking: blocking))
-                let direct = KernelFunctions(FusedMultiplyAdd.self, vector: SIMD8<Float>.self, blocking: blocking)
-                assertSameBits(fused8, run(direct, rowMajor: true), "fused, strided vs row-major A, \(name), \(blocking)")
+                let direct = KernelFunctions(FusedMultiplyAdd.self, vector: SIMD8<Float>.self,
+                                             blocking: GEMMBlocking(l1Bytes: blocking.l1Bytes, l2Bytes: blocking.l2Bytes, walk: .direct))
+                assertSameBits(fused8, run(direct, rowMajor: true), "fused, vs the direct walk on a row-major A, \(name), \(blocking)")
                 assertSameBits(fused16, fused8, "fused, 16 vs 8 lanes, \(name), \(blocking)")
                 assertSameBits(separate16, separate8, "separate, 16 vs 8 lanes, \(name), \(blocking)")
                 for kernels in supportedKernelSets {

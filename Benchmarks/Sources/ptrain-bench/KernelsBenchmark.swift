@@ -40,6 +40,8 @@ struct KernelsBenchmark: ParsableCommand {
         /// The AVX2 peak as well, where the widest vectors are AVX-512.
         var avx2_peak_gflops: Stats?
         var gemms: [Row]
+        /// The GEMM's two walks side by side (`benchmarkWalks`).
+        var walks: [WalkRow]
     }
 
     func run() throws {
@@ -78,16 +80,77 @@ struct KernelsBenchmark: ParsableCommand {
         }
         let large = results.filter { min($0.m, $0.k, $0.n) >= 256 }.map(\.percent_of_peak)
         print("GEMMs with M, N, K >= 256: \(fixed(large.min() ?? 0))-\(fixed(large.max() ?? 0))% of the one-core peak")
+        let walks = try benchmarkWalks(kernels)
         let document = Document(date: ISO8601DateFormatter().string(from: Date()),
                                 command: (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
                                 commit: currentCommit(), machine: machineDescription(), kernels: kernels.variant.rawValue,
-                                peak_gflops: peak1, peak_vectors: widestVectors, avx2_peak_gflops: avx2Peak, gemms: results)
+                                peak_gflops: peak1, peak_vectors: widestVectors, avx2_peak_gflops: avx2Peak, gemms: results, walks: walks)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(document).write(to: URL(fileURLWithPath: "\(output)/kernels.json"))
         print("wrote \(output)/kernels.json")
         try benchmarkSparse(kernels, peak: peak1.median)
+    }
+
+    /// One product under both of the GEMM's walks (`GEMMBlocking.Walk`), timed in alternating
+    /// rounds in this process; `chosen` is the walk `automatic` takes.
+    struct WalkRow: Codable {
+        var name: String
+        var m: Int, k: Int, n: Int
+        /// A's stride between k-steps: A is rows 0..<m of the transpose of a (k, stride) matrix;
+        /// nil for a row-major A.
+        var stride: Int?
+        var chosen: String
+        var gflops_direct: Double, gflops_blocked: Double
+    }
+
+    /// The direct and the blocked walk side by side on weight-gradient shapes (inᵀ·d, A a slice
+    /// of a transposed input) and row-major products, checked bit for bit against each other.
+    func benchmarkWalks(_ kernels: KernelSet) throws -> [WalkRow] {
+        let caches = CacheSizes.current
+        func table(_ walk: GEMMBlocking.Walk) -> KernelFunctions {
+            KernelSet.make(kernels.variant, blocking: GEMMBlocking(l1Bytes: caches.l1Data, l2Bytes: caches.l2, walk: walk)).functions
+        }
+        let direct = table(.direct), blocked = table(.blocked)
+        let shapes: [(String, Int, Int, Int, Int?)] = [
+            ("dW rows of a 1024-wide input", 64, 512, 1024, 1024), ("dW of a 1024-wide input", 1024, 512, 1024, 1024),
+            ("dW of a 512-wide input", 512, 512, 512, 512), ("heavy xᵀ·da1 (784 wide)", 784, 1000, 1024, 784),
+            ("dW rows of x (784 wide)", 128, 1000, 1024, 784), ("row-major 1000x784x1024", 1000, 784, 1024, nil),
+            ("row-major 512x1024x1024", 512, 1024, 1024, nil), ("lecture xᵀ·da1 (784 wide)", 784, 100, 100, 784),
+            ("dW of a 256-wide input, 64 out", 256, 512, 64, 256), ("dW rows of x, 256 out", 128, 1000, 256, 784),
+        ]
+        print("")
+        print("the GEMM's two walks side by side (\(3 * repeats) alternating rounds; same bits):")
+        print("product                          m x k x n (stride)          direct GFLOP/s  blocked GFLOP/s  automatic takes")
+        var rows: [WalkRow] = []
+        for (name, m, k, n, stride) in shapes {
+            let a = FloatBuffer(count: k * (stride ?? m)), b = FloatBuffer(count: k * n)
+            for i in 0..<a.count { a.pointer[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
+            for i in 0..<k * n { b.pointer[i] = Float((i * 104_729) % 1000) / 1000 - 0.5 }
+            let packed = FloatBuffer(count: GEMM.packedCount(k: k, n: n)), scratch = FloatBuffer(count: GEMM.packAScratchCount)
+            GEMM.packB(MatrixView(rowMajor: b.pointer, rows: k, columns: n), into: packed.pointer, kRange: 0..<k)
+            let view = stride.map { MatrixView(rowMajor: a.pointer, rows: k, columns: $0).transposed.rows(0..<m) }
+                       ?? MatrixView(rowMajor: a.pointer, rows: m, columns: k)
+            let c1 = FloatBuffer(count: m * n), c2 = FloatBuffer(count: m * n)
+            func run(_ f: KernelFunctions, _ c: FloatBuffer) { f.multiply(view, packed.pointer, MutableMatrixView(c.pointer, rows: m, columns: n), false, scratch.pointer) }
+            run(direct, c1)
+            run(blocked, c2)
+            guard (0..<m * n).allSatisfy({ c1.pointer[$0].bitPattern == c2.pointer[$0].bitPattern }) else {
+                throw ValidationError("the GEMM's walks differ on \(name)")
+            }
+            let chosen = GEMM.prefersBlockedWalk(view, columns: n) ? "blocked" : "direct"
+            let flops = 2.0 * Double(m * k * n)
+            var times: [[Double]] = [[], []]
+            for _ in 0..<3 * repeats {
+                times[0].append(seconds { run(direct, c1) })
+                times[1].append(seconds { run(blocked, c2) })
+            }
+            let gflops = times.map { flops / Stats($0).median / 1e9 }
+            print("\(name.padding(toLength: 31, withPad: " ", startingAt: 0))  \("\(m) x \(k) x \(n) (\(stride.map(String.init) ?? "row-major"))".padding(toLength: 26, withPad: " ", startingAt: 0))  \(fixed(gflops[0]).leftPad(14))  \(fixed(gflops[1]).leftPad(15))  \(chosen)")
+            rows.append(WalkRow(name: name, m: m, k: k, n: n, stride: stride, chosen: chosen, gflops_direct: gflops[0], gflops_blocked: gflops[1]))
+        }
+        return rows
     }
 
     /// The sparse layer-one kernels on a batch of 100 MNIST images (the default run's), each
