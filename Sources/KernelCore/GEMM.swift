@@ -119,16 +119,15 @@ public enum GEMM {
             if !accumulate { for i in 0..<m { (c.base + i * c.rowStride).update(repeating: 0, count: n) } }
             return
         }
-        let panels = (n + nr - 1) / nr
+        let blockedWalk: Bool
+        switch blocking.walk {
+        case .automatic: blockedWalk = prefersBlockedWalk(a, columns: n)
+        case .direct: blockedWalk = false
+        case .blocked: blockedWalk = true
+        }
         for block in 0..<kBlockCount(k) {
             let kRange = kBlock(block, of: k)
             let finish: TileEnd = accumulate || block > 0 ? .addToC : .storeToC
-            let blockedWalk: Bool
-            switch blocking.walk {
-            case .automatic: blockedWalk = prefersBlockedWalk(a, columns: n)
-            case .direct: blockedWalk = false
-            case .blocked: blockedWalk = true
-            }
             if !blockedWalk {
                 direct(M.self, V.self, a, packedB: b, into: c, kRange: kRange, finish: finish, packAScratch: packAScratch)
             } else {
@@ -299,9 +298,9 @@ public enum GEMM {
         var a0 = a, a3 = a + 3 * rowStep
         let r1 = rowStep, r2 = 2 * rowStep
         var bp0 = UnsafeRawPointer(b0), bp1 = UnsafeRawPointer(b1)
-        @inline(__always) func step(_ a0: UnsafePointer<Float>, _ a3: UnsafePointer<Float>, _ offset: Int) {
-            let v0 = bp0.loadUnaligned(fromByteOffset: offset, as: V.self)
-            let v1 = bp1.loadUnaligned(fromByteOffset: offset, as: V.self)
+        @inline(__always) func step(_ a0: UnsafePointer<Float>, _ a3: UnsafePointer<Float>) {
+            let v0 = bp0.loadUnaligned(as: V.self)
+            let v1 = bp1.loadUnaligned(as: V.self)
             var av = V(repeating: a0[0]); c00 = M.madd(c00, av, v0); c01 = M.madd(c01, av, v1)
             av = V(repeating: a0[r1]); c10 = M.madd(c10, av, v0); c11 = M.madd(c11, av, v1)
             av = V(repeating: a0[r2]); c20 = M.madd(c20, av, v0); c21 = M.madd(c21, av, v1)
@@ -310,7 +309,7 @@ public enum GEMM {
             av = V(repeating: a3[r2]); c50 = M.madd(c50, av, v0); c51 = M.madd(c51, av, v1)
         }
         for _ in 0..<kc {
-            step(a0, a3, 0)
+            step(a0, a3)
             a0 += kStep
             a3 += kStep
             bp0 += nr * 4

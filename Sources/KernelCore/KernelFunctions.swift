@@ -7,8 +7,6 @@
 /// Only the GEMM's tile depends on the vector width (`vector`); the other kernels are SIMD8 code in
 /// every variant.
 public struct KernelFunctions: @unchecked Sendable {
-    /// The GEMM's cache blocking (performance only).
-    public let blocking: GEMMBlocking
     /// Lanes per vector of the GEMM's register tile (8: 6x16 tile, 16: 6x32).
     public let gemmLanes: Int
     /// `c (=|+=) a · packedB`; see `GEMM.multiply`.
@@ -39,10 +37,9 @@ public struct KernelFunctions: @unchecked Sendable {
                           AdamConstants) -> Void
 
     /// The kernels with multiply-add `M`, a GEMM tile of `vector`s and the GEMM walking products
-    /// in `blocking`'s column blocks.
+    /// as `blocking` says.
     @inlinable
     public init<M: MultiplyAdd, V: SIMD>(_: M.Type, vector: V.Type, blocking: GEMMBlocking) where V.Scalar == Float {
-        self.blocking = blocking
         gemmLanes = V.scalarCount
         multiply = { a, b, c, accumulate, scratch in
             GEMM.multiply(M.self, V.self, a, packedB: b, into: c, accumulate: accumulate, packAScratch: scratch, blocking: blocking)
