@@ -12,7 +12,7 @@
 /// The owner (`Dataset.SparseImages`) keeps the memory alive while views are in use.
 public struct SparseRows: @unchecked Sendable {
     /// Columns per block of the `blockStart` table. 56 divides 392, the split point of the GEMM's
-    /// k-blocks for 784 inputs (`GEMM.kBlocks`), and is the row count of a parameter-phase item.
+    /// two k-blocks for 784 inputs (`GEMM.kBlock(_:of:)`), and is the row count of a parameter-phase item.
     public static let blockWidth = 56
 
     public let rowCount: Int

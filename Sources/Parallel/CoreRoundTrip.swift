@@ -7,9 +7,9 @@ import Synchronization
 /// sees the other's store; one round trip is two such hand-overs. Every work item that reads what
 /// a worker on another CPU wrote pays this latency per line it waits for, so it bounds what
 /// 2 workers gain over 1. On a shared virtual machine it moves with where the host places the
-/// virtual CPUs: on the AMD EPYC of docs/benchmarks.md ("Two machine states") it read 44-88 ns
-/// while the two vCPUs shared a level-3 cache and 380-550 ns while they did not, and 2 workers
-/// reached 1.90x one worker in the first state and 1.58x in the second (108 rounds, 2026-11-30).
+/// virtual CPUs: tens of nanoseconds while two vCPUs share a level-3 cache, several hundred while
+/// they do not, and 2 workers gain visibly less in the second state (`ptrain-bench scaling`
+/// records the round trip before each round beside the speedup reached in it).
 /// `ptrain topology --probe` and `ptrain-bench scaling` print it.
 public enum CoreRoundTrip {
     /// The median over `repeats` of the mean round trip of `trips` consecutive trips between

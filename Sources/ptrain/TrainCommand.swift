@@ -251,7 +251,7 @@ final class TrainSession: @unchecked Sendable {
     private(set) var evaluationResults: [(iteration: Int, accuracy: Double)] = []
     // What `afterIteration` needs, copied out of `command` once: it runs on the engine's critical
     // path every iteration, and reading a property of the parsed command copies the whole struct,
-    // retaining each of its strings (docs/benchmarks.md, "The hand-off's parts").
+    // retaining each of its strings, which lengthened the hand-off between iterations.
     private let evaluations: Train.EvaluationPoints
     private let periodicCheckpoint: (path: String, every: Int)?
     private let batchSize: Int

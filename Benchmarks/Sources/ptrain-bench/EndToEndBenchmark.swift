@@ -13,58 +13,193 @@ import Glibc
 struct EndToEndBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "e2e",
-        abstract: "The default run against the FLOP floor and numpy, start-up time and peak memory, all in one run.")
+        abstract: "Whole training runs against the FLOP floor and numpy's same loop, all measured in one run.",
+        discussion: """
+            Workloads: lecture (the default run: 784-100-10 sigmoid, batch 100, input auto), heavy (784-1024-10
+            sigmoid, batch 1000, 200 iterations, --input dense) and deep (784-1024-1024-1024-10 ReLU, He, batch 512,
+            60 iterations, --input dense). Each timed ptrain run is paired with the FMA peak of the same cores measured
+            just before it and alternates with numpy's same loop (Benchmarks/reference/two_layer_net.py) at its
+            faster BLAS thread count. The lecture workload also reports start-up time, accuracy against the Float64
+            reference path, sparse against dense input and peak memory. Writes e2e.json to --output.
+            """)
 
     @Option(help: "Repeats per measurement (medians are reported).")
     var repeats = 5
 
-    @Option(help: "Iterations of the default run.")
+    @Option(help: "Iterations of the lecture workload.")
     var iterations = 10_000
 
-    @Option(help: "Workers of the timed run (the acceptance target uses 2 on a 2-core machine).")
+    @Option(help: "Workers of the timed runs (the targets use 2 on a 2-core machine).")
     var workers = 2
+
+    @Option(parsing: .upToNextOption, help: "Workloads to run, of: lecture, heavy, deep.")
+    var workloads = ["lecture", "heavy", "deep"]
+
+    @Flag(help: "Skip the numpy peer.")
+    var noNumpy = false
+
+    @Option(help: ArgumentHelp("Write the results as JSON into this folder (e2e.json).", valueName: "folder"))
+    var output = "Benchmarks/results"
+
+    struct Workload {
+        var key: String
+        var hidden: [Int]
+        var activation: ActivationKind = .sigmoid
+        var initialization: Initialization = .lecture
+        var batch: Int
+        var iterations: Int
+        var input: InputChoice
+    }
+
+    /// One workload's results in e2e.json.
+    struct Record: Codable {
+        var workload: String
+        var widths: [Int]
+        var activation: String
+        var batch_size: Int
+        var iterations: Int
+        var input: String
+        var workers: Int
+        /// Dense GEMM FLOPs of one iteration (`flopsPerIteration`); a sparse input does fewer.
+        var flops_per_iteration: Double
+        /// The FMA peak of `min(workers, CPUs)` cores at the widest vectors, before each timed run.
+        var peak_gflops: Stats
+        var seconds: Stats
+        /// Dense FLOPs per second over the peak measured just before the same run, median of the pairs.
+        var fraction_of_peak: Double
+        var numpy_threads: Int?
+        var numpy_seconds: Stats?
+        /// numpy's dense FLOPs per second over the median peak: how close the peer itself is to
+        /// the floor, which bounds the speedup any engine can show over it (1 / this).
+        var numpy_fraction_of_peak: Double?
+        /// numpy's median time over ptrain's (ratio of medians; > 1: ptrain is faster).
+        var speedup_over_numpy: Double?
+        /// The same, median of the ratios of alternating pairs.
+        var speedup_over_numpy_paired: Double?
+        var test_accuracy: Double
+        var numpy_test_accuracy: Double?
+    }
+
+    struct Document: Codable {
+        var date: String
+        var command: String
+        var commit: String
+        var machine: String
+        var kernels: String
+        var peak_vectors: String
+        var records: [Record]
+    }
+
+    func validate() throws {
+        let unknown = workloads.filter { !["lecture", "heavy", "deep"].contains($0) }
+        guard unknown.isEmpty else { throw ValidationError("--workloads: unknown \(unknown.joined(separator: ", ")); choose from lecture, heavy, deep") }
+        guard repeats >= 1, iterations >= 1, workers >= 1 else { throw ValidationError("--repeats, --iterations and --workers must be at least 1") }
+    }
 
     func run() throws {
         let kernels = try KernelSet.best()
         let topology = Topology.discover()
-        let cores = topology.usableCPUCount
-        print("machine: \(cores) allowed CPU(s), kernels \(kernels.variant.summary)")
+        let mnist = try MNIST.loadEmbedded()
+        print("machine: \(machineDescription()), \(topology.usableCPUCount) allowed CPU(s), kernels \(kernels.variant.summary), peak at \(widestVectors)")
+        let all = [
+            Workload(key: "lecture", hidden: [100], batch: 100, iterations: iterations, input: .auto),
+            Workload(key: "heavy", hidden: [1024], batch: 1000, iterations: 200, input: .dense),
+            // The layers above the first hold 2.1 of its 2.9 million weights: 8.1 GFLOP per iteration.
+            Workload(key: "deep", hidden: [1024, 1024, 1024], activation: .relu, initialization: .he, batch: 512, iterations: 60, input: .dense),
+        ]
+        let numpyMissing = noNumpy ? "numpy peer skipped (--no-numpy)" : NumpyPeer.unavailableReason
+        if let numpyMissing { print(numpyMissing) }
+        var records: [Record] = []
+        for w in all where workloads.contains(w.key) {
+            if w.key == "lecture" { try lectureDetails(mnist: mnist, kernels: kernels, topology: topology) }
+            records.append(measure(w, mnist: mnist, kernels: kernels, topology: topology, numpy: numpyMissing == nil))
+        }
+        let document = Document(date: ISO8601DateFormatter().string(from: Date()),
+                                command: (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+                                commit: currentCommit(), machine: machineDescription(), kernels: kernels.variant.rawValue,
+                                peak_vectors: widestVectors, records: records)
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(document).write(to: URL(fileURLWithPath: "\(output)/e2e.json"))
+        print("wrote \(output)/e2e.json")
+    }
 
+    /// Times one workload: `repeats` rounds of (FMA peak, ptrain run, numpy run), so a change in the
+    /// shared machine's load moves the run, its floor and its peer alike.
+    func measure(_ w: Workload, mnist: MNIST, kernels: KernelSet, topology: Topology, numpy: Bool) -> Record {
+        var config = TrainingConfiguration()
+        config.hidden = w.hidden
+        config.activation = w.activation
+        config.initialization = w.initialization
+        config.batchSize = w.batch
+        config.iterations = w.iterations
+        config.input = w.input
+        config.workers = workers
+        let widths = [784] + w.hidden + [10]
+        let flops = flopsPerIteration(widths: widths, batch: w.batch)
+        let cores = min(workers, topology.usableCPUCount)
+        print("\n\(w.key): \(widths.map(String.init).joined(separator: "-")) \(w.activation.rawValue), batch \(w.batch), \(w.iterations) iterations, input \(w.input.rawValue), \(workers) workers; \(fixed(flops / 1e9, 3)) GFLOP per iteration (dense)")
+        _ = trainOnce(config, data: mnist.train, kernels: kernels, topology: topology)  // warm-up
+        // numpy's faster BLAS thread setting, one run each.
+        var numpyThreads: Int? = nil
+        if numpy {
+            let probes = NumpyPeer.run(dtype: "float32", iterations: w.iterations, batchSize: w.batch, hidden: w.hidden,
+                                       activation: w.activation, initialization: w.initialization, threadSettings: Array(Set([1, cores])).sorted())
+            for r in probes { print("  numpy float32, \(r.threads) BLAS thread(s): \(fixed(r.train_seconds, 2)) s") }
+            numpyThreads = probes.min { $0.train_seconds < $1.train_seconds }.flatMap { Int($0.threads) }
+        }
+        var peaks: [Double] = [], runs: [Double] = [], peers: [Double] = [], peerAccuracy: Double? = nil
+        for _ in 0..<repeats {
+            peaks.append(fmaPeak(threads: cores, repeats: 1).median)
+            runs.append(trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds)
+            if let threads = numpyThreads, let r = NumpyPeer.run(dtype: "float32", iterations: w.iterations, batchSize: w.batch, hidden: w.hidden,
+                                                                activation: w.activation, initialization: w.initialization, threadSettings: [threads]).first {
+                peers.append(r.train_seconds)
+                peerAccuracy = r.test_accuracy
+            }
+        }
+        let builder = RunBuilder(kernels: kernels, topology: topology)
+        let accuracy = builder.evaluate(builder.train(config, on: mnist.train).net, on: mnist.test).accuracy
+        let peak = Stats(peaks), times = Stats(runs)
+        let fraction = Stats(zip(runs, peaks).map { flops * Double(w.iterations) / $0 / ($1 * 1e9) }).median
+        print("  FMA peak on \(cores) core(s) before each run: median \(fixed(peak.median)) GFLOP/s (min \(fixed(peak.min)), max \(fixed(peak.max)))")
+        print("  ptrain: median \(fixed(times.median, 2)) s (min \(fixed(times.min, 2)), max \(fixed(times.max, 2))), \(fixed(flops * Double(w.iterations) / times.median / 1e9)) GFLOP/s, \(fixed(100 * fraction))% of the peak (paired), test accuracy \(accuracy)")
+        var record = Record(workload: w.key, widths: widths, activation: w.activation.rawValue, batch_size: w.batch, iterations: w.iterations,
+                            input: w.input.rawValue, workers: workers, flops_per_iteration: flops, peak_gflops: peak, seconds: times,
+                            fraction_of_peak: fraction, test_accuracy: accuracy)
+        if peers.count == runs.count, let threads = numpyThreads {
+            let n = Stats(peers)
+            record.numpy_threads = threads
+            record.numpy_seconds = n
+            record.speedup_over_numpy = n.median / times.median
+            record.speedup_over_numpy_paired = Stats(zip(peers, runs).map { $0 / $1 }).median
+            record.numpy_test_accuracy = peerAccuracy
+            record.numpy_fraction_of_peak = Stats(zip(peers, peaks).map { flops * Double(w.iterations) / $0 / ($1 * 1e9) }).median
+            print("  numpy float32, \(threads) BLAS thread(s), alternating: median \(fixed(n.median, 2)) s (min \(fixed(n.min, 2)), max \(fixed(n.max, 2))), \(fixed(100 * record.numpy_fraction_of_peak!))% of the peak, test accuracy \(peerAccuracy ?? 0)")
+            print("  ptrain's speed over numpy's: \(fixed(n.median / times.median, 2))x (ratio of medians; paired median \(fixed(record.speedup_over_numpy_paired!, 2))x)")
+        }
+        return record
+    }
+
+    /// The default run's start-up time, its accuracy against the Float64 reference path, its sparse
+    /// input against dense, and the CLI's peak memory (printed only).
+    func lectureDetails(mnist: MNIST, kernels: KernelSet, topology: Topology) throws {
         // Start-up: decompress, validate and checksum the embedded MNIST, and build the sparse rows
         // the default run reads.
         let startup = Stats((0..<repeats).map { _ in seconds { _ = SparseImages(try! MNIST.loadEmbedded().train) } })
-        let mnist = try MNIST.loadEmbedded()
         print("start-up (load + verify embedded MNIST + build its sparse rows): median \(fixed(startup.median, 3)) s (min \(fixed(startup.min, 3)), max \(fixed(startup.max, 3)))")
-        let density = SparseImages.density(mnist.train, stride: 1)
-        print("input: sparse (auto; density \(fixed(density, 3))): layer 1 multiplies only the non-zero pixels, so the run does fewer FLOPs than the dense floor below counts")
-
+        print("input density: \(fixed(SparseImages.density(mnist.train, stride: 1), 3)) (auto reads it sparse: layer 1 multiplies only the non-zero pixels, fewer FLOPs than the dense floor counts)")
         var config = TrainingConfiguration()
         config.iterations = iterations
         config.workers = workers
-        _ = trainOnce(config, data: mnist.train, kernels: kernels, topology: topology)  // warm-up
-        // Each timed run is paired with a measurement of the FMA peak just before it, so a change
-        // in the machine's load between runs moves the run and its floor alike.
-        let flops = flopsPerIteration(widths: [784, 100, 10], batch: 100) * Double(iterations)
-        var peaks: [Double] = [], runs: [Double] = []
-        for _ in 0..<repeats {
-            peaks.append(fmaPeak(threads: min(workers, cores), repeats: 1).median)
-            runs.append(trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds)
-        }
-        let peak = Stats(peaks), times = Stats(runs)
-        let floor = flops / (peak.median * 1e9)
-        let floorRatios = Stats(zip(runs, peaks).map { $0 / (flops / ($1 * 1e9)) })
-        print("FMA peak on \(min(workers, cores)) core(s), measured before each timed run: median \(fixed(peak.median)) GFLOP/s (min \(fixed(peak.min)), max \(fixed(peak.max))); FLOP floor of \(iterations) iterations at the median: \(fixed(floor, 2)) s")
-        let rate = Double(iterations * 100) / times.median
-        // The vectorized exp/sigmoid/softmax against the Float64 reference path, on one trained model.
         let builder = RunBuilder(kernels: kernels, topology: topology)
         let net = builder.train(config, on: mnist.train).net
         let fast = builder.evaluate(net, on: mnist.test).accuracy
         let reference = ReferenceNet<Double>(net).accuracy(
             (0..<mnist.test.count * 784).map { Double(mnist.test.pixels[$0]) / 255 }, labels: mnist.test.labels.map(Int.init))
         print("test accuracy of the trained model: fast kernels \(fast), Float64 reference path \(reference), difference \(abs(fast - reference))")
-        print("ptrain default run, \(workers) workers: median \(fixed(times.median, 2)) s (min \(fixed(times.min, 2)), max \(fixed(times.max, 2))), \(Int(rate)) samples/s, \(fixed(times.median / floor, 2))x the FLOP floor; paired with each run's own floor: median \(fixed(floorRatios.median, 2))x (min \(fixed(floorRatios.min, 2)), max \(fixed(floorRatios.max, 2)))")
-        // The same run with layer one as dense GEMMs (same bits), interleaved with sparse runs so
-        // both see the same machine.
+        // Dense against sparse input (same bits), interleaved so both see the same machine.
         var denseConfig = config
         denseConfig.input = .dense
         var denseTimes: [Double] = [], sparseTimes: [Double] = []
@@ -73,46 +208,22 @@ struct EndToEndBenchmark: ParsableCommand {
             sparseTimes.append(trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds)
         }
         let dense = Stats(denseTimes), sparse = Stats(sparseTimes)
-        print("the same run with --input dense, interleaved with sparse runs: dense median \(fixed(dense.median, 2)) s (\(fixed(dense.median / floor, 2))x the floor), sparse median \(fixed(sparse.median, 2)) s: sparse is \(fixed(dense.median / sparse.median, 2))x faster")
-
+        print("--input dense against sparse, interleaved: dense median \(fixed(dense.median, 2)) s, sparse median \(fixed(sparse.median, 2)) s: sparse is \(fixed(dense.median / sparse.median, 2))x faster")
         // Peak resident memory of the CLI's default run with 8 workers, measured before any other
         // child process runs (RUSAGE_CHILDREN reports the largest child so far).
         let binary = repositoryRoot.appendingPathComponent(".build/release/ptrain").path
-        if FileManager.default.isExecutableFile(atPath: binary) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["--workers", "8", "--json"]
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            p.waitUntilExit()
-            var usage = rusage()
-            getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-            print("peak resident memory of `ptrain --workers 8`: \(usage.ru_maxrss / 1024) MB")
-        } else {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
             print("peak memory skipped: build ptrain first (swift build -c release)")
+            return
         }
-
-        if let reason = NumpyPeer.unavailableReason {
-            print(reason)
-        } else {
-            // The peer's fastest BLAS thread setting (one run each), then that setting alternated
-            // with ptrain runs, so both see the same machine: the ratio of medians and the median
-            // of the paired ratios.
-            let probes = NumpyPeer.run(dtype: "float32", iterations: iterations, batchSize: 100, hidden: 100, threadSettings: Array(Set([1, cores])).sorted())
-            for r in probes { print("numpy float32, \(r.threads) BLAS thread(s): \(fixed(r.train_seconds, 2)) s, \(Int(r.samples_per_second)) samples/s, test accuracy \(r.test_accuracy)") }
-            if let best = probes.max(by: { $0.samples_per_second < $1.samples_per_second }), let threads = Int(best.threads) {
-                var numpyRates: [Double] = [], ptrainRates: [Double] = []
-                for _ in 0..<repeats {
-                    guard let r = NumpyPeer.run(dtype: "float32", iterations: iterations, batchSize: 100, hidden: 100, threadSettings: [threads]).first else { break }
-                    numpyRates.append(r.samples_per_second)
-                    ptrainRates.append(Double(iterations * 100) / trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds)
-                }
-                if !numpyRates.isEmpty {
-                    let n = Stats(numpyRates), p = Stats(ptrainRates), paired = Stats(zip(ptrainRates, numpyRates).map { $0 / $1 })
-                    print("alternating \(numpyRates.count) numpy float32 runs (\(threads) BLAS thread(s)) with ptrain runs (\(workers) workers): numpy median \(Int(n.median)) samples/s, ptrain median \(Int(p.median)) samples/s")
-                    print("ptrain / numpy float32: \(fixed(p.median / n.median, 2))x (ratio of medians); paired ratios median \(fixed(paired.median, 2))x (min \(fixed(paired.min, 2)), max \(fixed(paired.max, 2)))")
-                }
-            }
-        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["--workers", "8", "--json"]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        print("peak resident memory of `ptrain --workers 8`: \(usage.ru_maxrss / 1024) MB")
     }
 }

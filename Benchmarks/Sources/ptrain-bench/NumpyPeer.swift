@@ -1,6 +1,8 @@
 import Foundation
+import Kernels
+import Model
 
-/// The lecture's numpy loop (Benchmarks/reference/two_layer_net.py), run in the same invocation.
+/// The lecture's numpy loop at any depth (Benchmarks/reference/two_layer_net.py), run in the same invocation.
 struct NumpyResult: Codable {
     var dtype: String
     var threads: String
@@ -12,18 +14,23 @@ struct NumpyResult: Codable {
 enum NumpyPeer {
     static let script = repositoryRoot.appendingPathComponent("Benchmarks/reference/two_layer_net.py").path
 
+    /// $PTRAIN_PYTHON (a virtual environment's python with numpy), else python3 on the PATH.
+    static let python = ProcessInfo.processInfo.environment["PTRAIN_PYTHON"] ?? "python3"
+
     /// Why the peer cannot run here, or nil when python3 with numpy is available.
     static var unavailableReason: String? {
-        let r = shell(["python3", "-c", "import numpy"], environment: [:])
-        return r == nil ? "python3 with numpy not found: numpy peer skipped" : nil
+        let r = shell([python, "-c", "import numpy"], environment: [:])
+        return r == nil ? "\(python) with numpy not found (set PTRAIN_PYTHON to a python that has it): numpy peer skipped" : nil
     }
 
     /// Runs the script once per BLAS thread setting and returns every result (the caller takes the fastest).
-    static func run(dtype: String, iterations: Int, batchSize: Int, hidden: Int, threadSettings: [Int]) -> [NumpyResult] {
+    static func run(dtype: String, iterations: Int, batchSize: Int, hidden: [Int], activation: ActivationKind = .sigmoid,
+                    initialization: Initialization = .lecture, threadSettings: [Int]) -> [NumpyResult] {
         threadSettings.compactMap { threads in
             let env = ["OPENBLAS_NUM_THREADS": String(threads), "OMP_NUM_THREADS": String(threads), "MKL_NUM_THREADS": String(threads)]
-            guard let out = shell(["python3", script, repositoryRoot.appendingPathComponent("Sources/Dataset/Resources/MNIST").path,
-                                   "--iterations", String(iterations), "--batch-size", String(batchSize), "--hidden", String(hidden),
+            guard let out = shell([python, script, repositoryRoot.appendingPathComponent("Sources/Dataset/Resources/MNIST").path,
+                                   "--iterations", String(iterations), "--batch-size", String(batchSize), "--hidden", hidden.map(String.init).joined(separator: ","),
+                                   "--activation", activation.rawValue, "--init", initialization.rawValue,
                                    "--dtype", dtype], environment: env) else { return nil }
             return try? JSONDecoder().decode(NumpyResult.self, from: Data(out.utf8))
         }

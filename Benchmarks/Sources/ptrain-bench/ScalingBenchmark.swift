@@ -42,6 +42,10 @@ struct ScalingBenchmark: ParsableCommand {
 
     struct Document: Codable {
         var date: String
+        /// What produced the file (absent in files from before they were recorded).
+        var command: String?
+        var commit: String?
+        var machine: String?
         var points: [Point]
         var numpy: [NumpyResult]
         /// The machine's limits measured in the same run (absent in files from before they were).
@@ -53,9 +57,9 @@ struct ScalingBenchmark: ParsableCommand {
 
     /// One counted round: the round trip of a cache line between the first two CPUs measured just
     /// before it (`CoreRoundTrip`), and what the engine reached in it. On a shared virtual machine
-    /// the round trip changes when the host moves the vCPUs (2026-11-30: about 50-100 ns or about
-    /// 400 ns, for minutes at a time), and every datum the workers pass between them pays it, so a
-    /// run's speedup is read beside it.
+    /// the round trip changes when the host moves the vCPUs (about 50-100 ns or about 400 ns, for
+    /// minutes at a time), and every datum the workers pass between them pays it, so a run's
+    /// speedup is read beside it.
     struct Round: Codable {
         var scenario: String
         /// "table" (every worker count in turn) or "limit" (1 worker, N workers, N independent runs).
@@ -245,7 +249,7 @@ struct ScalingBenchmark: ParsableCommand {
             print("\nnumpy peer (Benchmarks/reference/two_layer_net.py), default run, fastest of BLAS threads 1 and \(cores):")
             let ptrainBest = defaultRun.map(\.samples_per_second_median).max()!
             for dtype in ["float32", "float64"] {
-                let results = NumpyPeer.run(dtype: dtype, iterations: 10_000, batchSize: 100, hidden: 100, threadSettings: Array(Set([1, cores])).sorted())
+                let results = NumpyPeer.run(dtype: dtype, iterations: 10_000, batchSize: 100, hidden: [100], threadSettings: Array(Set([1, cores])).sorted())
                 guard let best = results.max(by: { $0.samples_per_second < $1.samples_per_second }) else { continue }
                 peers.append(best)
                 print(String(format: "  %@ (%@ threads): %.0f samples/s, test accuracy %.4f; ptrain's best default-run throughput is %.2fx",
@@ -256,11 +260,10 @@ struct ScalingBenchmark: ParsableCommand {
         try write(points: points, peers: peers, limits: limits, rounds: rounds)
     }
 
-    /// A round trip above this many nanoseconds means the two CPUs share no level-3 cache. On
-    /// the AMD EPYC machine of 2026-11-30 this probe read 45-241 ns while the vCPUs sat on cores
-    /// that share one (mostly about 50 ns) and 358-478 ns while they did not, in the 108 rounds of
-    /// 05:32-05:46 UTC, and no round of the day before fell between 250 and 300 ns
-    /// (docs/benchmarks.md, "Two machine states"); 300 ns lies between the two states.
+    /// A round trip above this many nanoseconds means the two CPUs share no level-3 cache: on the
+    /// shared hosts this project runs on the probe reads about 50-250 ns while the vCPUs sit on
+    /// cores that share one and 350-550 ns while they do not (the `rounds` of scaling.json), and
+    /// 300 ns lies between the two states.
     static let sharedCacheRoundTripLimit = 300.0
 
     /// The rounds' round trips beside what the engine reached in each, in round order, then the
@@ -289,7 +292,8 @@ struct ScalingBenchmark: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let date = ISO8601DateFormatter().string(from: Date())
-        try encoder.encode(Document(date: date, points: points, numpy: peers, limits: limits, rounds: rounds)).write(to: URL(fileURLWithPath: output + "/scaling.json"))
+        try encoder.encode(Document(date: date, command: (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+                                    commit: currentCommit(), machine: machineDescription(), points: points, numpy: peers, limits: limits, rounds: rounds)).write(to: URL(fileURLWithPath: output + "/scaling.json"))
         try plot(points)
         print("wrote \(output)/scaling.csv, scaling.json, scaling.svg")
     }

@@ -71,7 +71,7 @@ struct TimeToAccuracyBenchmark: ParsableCommand {
         print("time to \(target) test accuracy, \(epochs) epochs of the recipe, ptrain on \(n) worker(s), kernels \(kernels.variant.rawValue); \(machineDescription())")
         var runs = [try ptrain(workers: n, kernels: kernels, topology: topology, mnist: mnist)]
         if !noPeers {
-            let python = ProcessInfo.processInfo.environment["PTRAIN_PYTHON"] ?? "python3"
+            let python = NumpyPeer.python
             let cores = topology.usableCPUCount
             let numpy = Set([1, cores]).sorted().compactMap { peer(python, "numpy", threads: $0) }
             if let best = numpy.min(by: { ($0.seconds_to_target ?? .infinity, $0.epochs.last!.train_seconds) < ($1.seconds_to_target ?? .infinity, $1.epochs.last!.train_seconds) }) {

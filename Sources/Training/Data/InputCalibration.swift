@@ -7,9 +7,8 @@ import Model
 ///
 /// Below `sparseUpTo` the sparse kernels win by a margin no machine has reversed (MNIST, density
 /// 0.19, trains about 2x faster sparse), above `denseFrom` the dense GEMM does; in between the
-/// break-even moves with the CPU (Fashion-MNIST, density 0.50, trains faster dense on the AMD
-/// machines of docs/benchmarks.md and was measured faster sparse on an Intel one) and with the
-/// network's first width. There, one batch's gradient through the engine's row and parameter phases
+/// break-even moves with the CPU (Fashion-MNIST, density 0.50, has trained faster dense on some
+/// hosts of this machine kind and faster sparse on others) and with the network's first width. There, one batch's gradient through the engine's row and parameter phases
 /// (every layer's kernels as a run uses them; only layer one differs between the two) is timed on
 /// up to `calibrationRows` images of the set, each encoding `repeats` times in alternation, and the
 /// encoding with the lower best time is chosen. The choice changes no bit of the result (the sparse

@@ -48,7 +48,8 @@ public final class Backprop: @unchecked Sendable {
     /// batch's buffers. Why: those rows' cache lines were last read by another core (every
     /// parameter item reads some of them), which must give up its copy before this core can write
     /// them. Written in place, each step of the tile waited for its own lines; copies at the end
-    /// let the requests overlap. Same arithmetic, same bits (docs/benchmarks.md, "Two machine states").
+    /// let the requests overlap, which matters most where the host places the vCPUs on cores that
+    /// share no cache (`CoreRoundTrip`). Same arithmetic, same bits.
     ///
     /// For a sparse input, `layerOneDone` says that `forwardBlock` has already run for every
     /// k-block on these rows (the engine runs it in the parameter phase before). `ahead`: the

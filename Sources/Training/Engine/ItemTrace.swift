@@ -25,10 +25,10 @@ public struct TraceEvent: Sendable, Equatable {
 
 /// Records the items and serial steps of some iterations into storage allocated before the loop.
 /// Each worker fills chunks of 64 records that it claims with one shared atomic increment, so
-/// tracing adds a store to each traced item and a shared increment to every 64th. (A shared counter bumped for every
-/// item made the two workers of a 2-worker run pass its cache line back and forth: in traces of
-/// 200 iterations, 3 runs each, 2026-11-30, the workers were inside items for 92.7-93.5% of an
-/// iteration with it and 94.2-95.9% with chunks; one worker 95.9-96.8% and 96.7-97.1%.)
+/// tracing adds a store to each traced item and a shared increment to every 64th. (A shared counter
+/// bumped for every item makes the two workers of a 2-worker run pass its cache line back and
+/// forth, and the trace would then measure its own cost: the workers' share of time inside items
+/// drops by a few percent.)
 final class ItemRecorder: @unchecked Sendable {
     struct Record {
         /// −1: a slot no item filled.

@@ -4,9 +4,9 @@ import Glibc
 ///
 /// The loop reads the clock twice per work item (about 60 items per iteration of the default run).
 /// `ContinuousClock.now` builds a `Duration` with 128-bit multiplications, and converting a
-/// difference to seconds (`Duration.components`) divides 128-bit numbers: in a one-worker default
-/// run these and the clock call took 2.3% of perf's samples (2026-11-29, `perf record -F 4000`).
-/// This type keeps the one vDSO call and does 64-bit arithmetic: 1.5% of the samples.
+/// difference to seconds (`Duration.components`) divides 128-bit numbers, which showed up in a
+/// `perf record` profile of a one-worker default run. This type keeps the one vDSO call and does
+/// 64-bit arithmetic only.
 struct MonotonicInstant {
     let nanoseconds: Int64
 

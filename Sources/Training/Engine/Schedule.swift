@@ -227,9 +227,9 @@ public enum WorkItemSizes {
     /// Why not one tile per item: every item costs a claim and a completion count, atomics on
     /// lines the other workers read, and on a virtual machine whose vCPUs the host may place on
     /// cores that share no cache, each such atomic can wait for a round trip between them
-    /// (docs/benchmarks.md, "Two machine states": about 400 ns instead of 100). With 2 workers,
-    /// 18-row row items and 25-row forward items (38 items per iteration instead of 61) take less
-    /// time in both states, most in the slow one (the measurements are in that section).
+    /// (`CoreRoundTrip`: several hundred nanoseconds instead of about 100). With 2 workers, 18-row
+    /// row items and 25-row forward items (38 items per iteration instead of 61) take less time in
+    /// both states, most in the slow one.
     public static func rowsPerItem(batchSize: Int, workers: Int) -> Int {
         let share = (batchSize + 3 * workers - 1) / (3 * workers)
         return min(3, max(1, (share + GEMM.mr - 1) / GEMM.mr)) * GEMM.mr

@@ -25,7 +25,7 @@ public enum StopReason: Equatable, Sendable {
 }
 
 /// Where the workers' time went, in seconds per worker averaged over workers, measured inside the
-/// loop with a monotonic clock (`MonotonicInstant`: two readings per work item, about 60 ns each here).
+/// loop with a monotonic clock (`MonotonicInstant`: two readings per work item, tens of nanoseconds each).
 public struct PhaseTimes: Sendable, Equatable, Codable {
     /// Batch assembly, layer one and the row items (forward and backward to da1), staging.
     public var compute = 0.0
@@ -225,8 +225,8 @@ public final class Trainer: @unchecked Sendable {
             // workers <= CPUs) as its own, so with more workers than CPUs whichever of a CPU's
             // threads is running works through that CPU's blocks in order and they stay in its
             // caches. When the threads beyond the leads had no home items and took what was left,
-            // they took other CPUs' blocks as often as their own: 8 workers on 2 CPUs ran at 0.90x
-            // the samples/s of this rule (6 alternating rounds, 2026-11-29).
+            // they took other CPUs' blocks as often as their own, and 8 workers on 2 CPUs ran
+            // about 10% slower than under this rule.
             queue.work(worker: placement.lead(of: worker.index), home: schedule.home, ready: { schedule.ready($0, $1, progress) }, execute: { phase, item in
                 let (kind, done) = schedule.locate(phase)
                 let i = start + done
