@@ -11,10 +11,12 @@ import Training
 /// state *is* the iteration: resuming at iteration i recomputes exactly the batches an
 /// uninterrupted run would have drawn.
 public struct TrainingCheckpoint {
+    /// The metadata `format` value that marks a ptrain checkpoint.
     public static let format = "ptrain-checkpoint"
     /// 2: the network spec (`layers`, `activation`, `init`) replaced version 1's `input`, `hidden`
     /// and `classes`. Version 1 files (the lecture's one sigmoid layer) still load.
     public static let formatVersion = 2
+    /// The format versions this build reads (docs/checkpoints.md).
     public static let readableVersions = 1...2
 
     /// The most inputs a checkpoint may declare (2^24: far above any image set, and a bound on
@@ -23,11 +25,15 @@ public struct TrainingCheckpoint {
     /// The most classes: the fused softmax kernel's row limit.
     public static let maximumClasses = 64
 
+    /// The parameters at `iteration`.
     public var net: Network
     /// Iterations completed.
     public var iteration: Int
+    /// The run's configuration; a resume must match it (`checkResumable`).
     public var configuration: TrainingConfiguration
+    /// SHA-256 of the training set, so a resume on other data is refused.
     public var datasetSHA256: String
+    /// The kernel variant that trained it (a resume on another rounding warns).
     public var kernels: String
     /// The optimizer's state after `iteration` (none for SGD).
     public var optimizerState: OptimizerState
@@ -57,6 +63,7 @@ public struct TrainingCheckpoint {
          ("weight_decay", "--weight-decay", \.optimizer.weightDecay), ("decay_factor", "--decay-factor", \.schedule.decayFactor)]
     }
 
+    /// The safetensors header's metadata: every key docs/checkpoints.md lists, as strings.
     public var metadata: [String: String] {
         let c = configuration, spec = net.spec
         var optimizer = ["optimizer": c.optimizer.kind.rawValue, "schedule": c.schedule.kind.rawValue,
@@ -146,6 +153,7 @@ public struct TrainingCheckpoint {
         return NetworkSpec(input: input, hidden: hidden, output: classes, activation: activation, initialization: initialization)
     }
 
+    /// Decodes a checkpoint file's bytes; errors name `path` and the key at fault.
     public static func decode(_ bytes: [UInt8], path: String) throws -> TrainingCheckpoint {
         let (tensors, m) = try SafeTensors.decode(bytes, path: path)
         func field(_ key: String) throws -> String {

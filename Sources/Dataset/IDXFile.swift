@@ -2,6 +2,7 @@
 /// element-type byte (0x08 = unsigned byte, the only type ptrain reads), a rank byte, `rank`
 /// big-endian UInt32 dimensions, then the elements in row-major order.
 public struct IDXFile {
+    /// The header's dimension sizes, outermost first.
     public var dimensions: [Int]
     /// The elements, row-major; `count == dimensions.reduce(1, *)`.
     public var bytes: [UInt8]

@@ -4,16 +4,21 @@ public struct LabeledImages: Sendable {
     /// Number of classes; labels are in `0..<classCount`.
     public static let classCount = 10
 
+    /// The number of images.
     public let count: Int
+    /// Pixel rows per image (28 for MNIST).
     public let rows: Int
+    /// Pixel columns per image (28 for MNIST).
     public let columns: Int
     /// `count * rows * columns` bytes, image-major.
     public let pixels: [UInt8]
     /// `count` labels in `0..<classCount`.
     public let labels: [UInt8]
 
+    /// The input width of a network trained on these images.
     public var pixelsPerImage: Int { rows * columns }
 
+    /// Images from memory: `pixels` holds `count·rows·columns` bytes, image after image, row-major; `labels` one class (0-9) per image.
     public init(count: Int, rows: Int, columns: Int, pixels: [UInt8], labels: [UInt8]) {
         precondition(pixels.count == count * rows * columns && labels.count == count)
         self.count = count

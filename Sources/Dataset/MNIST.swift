@@ -6,7 +6,9 @@ import Foundation
 /// resource and is the default; `load(directory:)` reads any folder with the four standard IDX
 /// names, gzipped (`.gz`) or not, such as Fashion-MNIST.
 public struct MNIST: Sendable {
+    /// The 60,000 training images (or the `--data` folder's training set).
     public let train: LabeledImages
+    /// The 10,000 test images.
     public let test: LabeledImages
     /// Where the data came from (a folder path).
     public let source: String

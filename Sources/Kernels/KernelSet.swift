@@ -20,6 +20,7 @@ public enum KernelVariant: String, Sendable, CaseIterable {
     /// The package's default target: SSE2 without FMA on x86-64, NEON with FMA on arm64.
     case baseline = "baseline"
 
+    /// The variant's name with its instruction set, as `ptrain topology` prints it.
     public var summary: String {
         switch self {
         case .avx512: return "avx512 (x86-64-v4: 16-wide AVX-512 GEMM tile with fused multiply-add)"
@@ -59,7 +60,9 @@ public enum KernelVariant: String, Sendable, CaseIterable {
 
 /// The kernels a run uses, chosen once at start-up; every worker calls the same table.
 public struct KernelSet: Sendable {
+    /// Which variant these kernels are.
     public let variant: KernelVariant
+    /// The variant's kernels, as the engine calls them.
     public let functions: KernelFunctions
 
     /// The table of `variant`, its GEMM blocked for this machine's caches (`CacheSizes.current`);
@@ -100,7 +103,9 @@ public struct KernelSet: Sendable {
     }
 }
 
+/// `PTRAIN_KERNELS` named a variant this CPU cannot run, or none that exists.
 public struct KernelSelectionError: Error, CustomStringConvertible {
+    /// One line naming the variant and what to do.
     public var message: String
     public var description: String { message }
 }

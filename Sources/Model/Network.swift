@@ -3,10 +3,12 @@ import Seeding
 
 /// A network's parameters: one contiguous Float32 buffer with the views of `ParameterLayout`.
 public final class Network: @unchecked Sendable {
+    /// Where each layer's W and b lie in `parameters`.
     public let layout: ParameterLayout
     /// W1, b1, W2, b2, ... back to back; see `ParameterLayout`.
     public let parameters: FloatBuffer
 
+    /// The network's widths, activation and initialisation.
     public var spec: NetworkSpec { layout.spec }
 
     /// Zero parameters (for loading a checkpoint into).

@@ -10,7 +10,9 @@ import Kernels
 public struct NetworkSpec: Equatable, Hashable, Sendable, Codable {
     /// Input width, each hidden width, class count: [784, 100, 10] for the lecture.
     public var widths: [Int]
+    /// The hidden layers' activation.
     public var activation: ActivationKind
+    /// How the initial weights are drawn (docs/reproducibility.md).
     public var initialization: Initialization
 
     /// The most hidden layers: deep enough for any MLP a user trains on images of this size, few
@@ -26,8 +28,11 @@ public struct NetworkSpec: Equatable, Hashable, Sendable, Codable {
         self.initialization = initialization
     }
 
+    /// The input width (784 for MNIST).
     public var input: Int { widths[0] }
+    /// The number of classes.
     public var output: Int { widths[widths.count - 1] }
+    /// The hidden layers' widths, input side first.
     public var hidden: [Int] { Array(widths[1..<widths.count - 1]) }
     /// Affine layers: hidden layers + 1.
     public var layerCount: Int { widths.count - 1 }
@@ -78,9 +83,13 @@ public enum Initialization: String, CaseIterable, Codable, Sendable {
 public struct Affine: Equatable, Sendable {
     /// 0 for the first layer (the one that reads the data).
     public let index: Int
+    /// The layer's input width.
     public let inputs: Int
+    /// The layer's output width.
     public let outputs: Int
+    /// W's position in the flat buffer (inputs × outputs, row-major).
     public let weights: Range<Int>
+    /// b's position in the flat buffer.
     public let bias: Range<Int>
     /// Whether this is the output layer (followed by SoftmaxWithLoss, not an activation).
     public let isOutput: Bool
@@ -90,10 +99,12 @@ public struct Affine: Equatable, Sendable {
 /// W1, b1, W2, b2, ..., WL, bL, all row-major; Wl is (widths[l-1], widths[l]).
 /// Because everything is one buffer, the reducer, the update, checkpoints and digests are flat loops.
 public struct ParameterLayout: Equatable, Sendable {
+    /// The network this layout is for.
     public let spec: NetworkSpec
     /// The affine layers, input side first.
     public let layers: [Affine]
 
+    /// The layout of `spec`: W1, b1, W2, b2, ... back to back.
     public init(_ spec: NetworkSpec) {
         self.spec = spec
         var layers: [Affine] = [], offset = 0

@@ -11,13 +11,19 @@ public enum PlacementPolicy: String, CaseIterable, Sendable {
 
 /// Where each worker runs: a CPU to pin to (nil for `none`) and the node whose memory it uses.
 public struct Placement: Equatable, Sendable {
+    /// Where one worker runs.
     public struct Slot: Equatable, Sendable {
+        /// The worker's index.
         public var worker: Int
+        /// The CPU it is pinned to; nil when not pinned (`--placement none`, a simulated topology).
         public var cpu: Int?
+        /// The NUMA node whose memory it reads.
         public var node: Int
     }
 
+    /// The policy that made this plan.
     public var policy: PlacementPolicy
+    /// One slot per worker, in worker order.
     public var slots: [Slot]
     /// The length of the CPU order that the slots cycle through: the topology's usable CPU count.
     public var cycle: Int

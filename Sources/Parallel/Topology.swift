@@ -11,10 +11,13 @@ import Foundation
 /// Tests inject layouts through `init(nodes:source:cpuQuota:)`; `current()` also honours
 /// `PTRAIN_TOPOLOGY`, a simulated layout for testing (`simulated(_:hostCPUs:)`).
 public struct Topology: Equatable, Sendable {
+    /// One NUMA node and the CPUs of it this process may use.
     public struct Node: Equatable, Sendable {
+        /// The node's number, as libnuma and sysfs number it.
         public var id: Int
         /// Allowed CPUs of this node, ascending.
         public var cpus: [Int]
+        /// Node `id` with `cpus` (sorted).
         public init(id: Int, cpus: [Int]) {
             self.id = id
             self.cpus = cpus
@@ -32,6 +35,7 @@ public struct Topology: Equatable, Sendable {
     /// places no memory on a node, and its threads wait as threads that share CPUs do.
     public var simulatedOn: Int?
 
+    /// A given layout (tests, simulations): `source` says where it came from in `ptrain topology`.
     public init(nodes: [Node], source: String = "injected", cpuQuota: CPUQuota? = nil, simulatedOn: Int? = nil) {
         self.nodes = nodes.filter { !$0.cpus.isEmpty }.sorted { $0.id < $1.id }
         self.source = source
@@ -78,6 +82,7 @@ public struct Topology: Equatable, Sendable {
                         simulatedOn: max(hostCPUs, 1))
     }
 
+    /// This machine's layout: libnuma where it works, else sysfs, else one node of every allowed CPU; `PTRAIN_TOPOLOGY=NxC` simulates N nodes of C CPUs.
     public static func discover() -> Topology {
         let allowed = allowedCPUs() ?? Array(0..<ProcessInfo.processInfo.activeProcessorCount)
         var topology = discoverNodes(allowed: allowed)

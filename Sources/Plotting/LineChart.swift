@@ -4,12 +4,18 @@ import Foundation
 /// output checked with `rsvg-convert` in the tests. Used for the loss curve (`--plot`) and the
 /// scaling benchmark.
 public struct LineChart {
+    /// One line of the chart.
     public struct Series {
+        /// The legend's label.
         public var name: String
+        /// The points, in the order they are joined.
         public var points: [(x: Double, y: Double)]
+        /// An SVG colour ("#1f77b4").
         public var color: String
+        /// Whether each point gets a dot.
         public var markers: Bool
 
+        /// A series of `points` drawn in `color`.
         public init(name: String, points: [(x: Double, y: Double)], color: String, markers: Bool = false) {
             self.name = name
             self.points = points
@@ -18,13 +24,18 @@ public struct LineChart {
         }
     }
 
+    /// The chart's title.
     public var title: String
+    /// The x axis's label.
     public var xLabel: String
+    /// The y axis's label.
     public var yLabel: String
+    /// The lines, drawn in order.
     public var series: [Series]
     /// Forces the y axis to start at zero (throughputs, efficiencies).
     public var yFromZero = false
 
+    /// A chart of `series`; `yFromZero` starts the y axis at 0 instead of the data's minimum.
     public init(title: String, xLabel: String, yLabel: String, series: [Series], yFromZero: Bool = false) {
         self.title = title
         self.xLabel = xLabel

@@ -94,7 +94,7 @@ struct CompareBenchmark: ParsableCommand {
         let bs = base.map(\.train_seconds), cs = cand.map(\.train_seconds)
         let document = Document(
             date: ISO8601DateFormatter().string(from: Date()),
-            command: (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "), commit: currentCommit(),
+            command: benchCommand, commit: currentCommit(),
             machine: machineDescription(), baseline: baseline, candidate: candidate, flags: passthrough, rounds: rounds,
             baseline_seconds: bs, candidate_seconds: cs, baseline_median: Stats(bs).median, candidate_median: Stats(cs).median,
             ratio_of_medians: Stats(cs).median / Stats(bs).median, ratio_paired: Stats(zip(cs, bs).map { $0 / $1 }).median,
@@ -102,10 +102,7 @@ struct CompareBenchmark: ParsableCommand {
         print(String(format: "median train time: baseline %.3f s, candidate %.3f s: %.3fx (paired per round: %.3fx); digests %@",
                      document.baseline_median, document.candidate_median, document.ratio_of_medians, document.ratio_paired,
                      document.same_digest ? "identical" : "DIFFER"))
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(document).write(to: URL(fileURLWithPath: "\(output)/\(name).json"))
+        try writeRecord(document, to: "\(output)/\(name).json")
         print("wrote \(output)/\(name).json")
     }
 }

@@ -115,13 +115,10 @@ struct EndToEndBenchmark: ParsableCommand {
             records.append(measure(w, mnist: mnist, kernels: kernels, topology: topology, numpy: numpyMissing == nil))
         }
         let document = Document(date: ISO8601DateFormatter().string(from: Date()),
-                                command: (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+                                command: benchCommand,
                                 commit: currentCommit(), machine: machineDescription(), kernels: kernels.variant.rawValue,
                                 peak_vectors: widestVectors, records: records)
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(document).write(to: URL(fileURLWithPath: "\(output)/e2e.json"))
+        try writeRecord(document, to: "\(output)/e2e.json")
         print("wrote \(output)/e2e.json")
     }
 

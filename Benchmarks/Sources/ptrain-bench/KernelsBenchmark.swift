@@ -90,13 +90,10 @@ struct KernelsBenchmark: ParsableCommand {
         print("GEMMs with M, N, K >= 256: \(fixed(large.min() ?? 0))-\(fixed(large.max() ?? 0))% of the one-core peak")
         let walks = try benchmarkWalks(kernels)
         let document = Document(date: ISO8601DateFormatter().string(from: Date()),
-                                command: (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+                                command: benchCommand,
                                 commit: currentCommit(), machine: machineDescription(), kernels: kernels.variant.rawValue,
                                 peak_gflops: peak1, peak_vectors: widestVectors, avx2_peak_gflops: avx2Peak, gemms: results, walks: walks)
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(document).write(to: URL(fileURLWithPath: "\(output)/kernels.json"))
+        try writeRecord(document, to: "\(output)/kernels.json")
         print("wrote \(output)/kernels.json")
         try benchmarkSparse(kernels, peak: peak1.median)
     }

@@ -61,15 +61,47 @@ struct ReportCommand: ParsableCommand {
 
     func sections() throws -> [String] {
         var out: [String] = []
-        if let k = try load(KernelsBenchmark.Document.self, "kernels.json") { out.append(kernels(k)) }
-        if let e = try load(EndToEndBenchmark.Document.self, "e2e.json") { out.append(endToEnd(e)) }
-        if let s = try load(ScalingBenchmark.Document.self, "scaling.json") { out.append(scaling(s)) }
-        if let a = try load(TimeToAccuracyBenchmark.Document.self, "time-to-accuracy.json") { out.append(accuracy(a)) }
+        let k = try load(KernelsBenchmark.Document.self, "kernels.json")
+        let e = try load(EndToEndBenchmark.Document.self, "e2e.json")
+        let sc = try load(ScalingBenchmark.Document.self, "scaling.json")
+        let a = try load(TimeToAccuracyBenchmark.Document.self, "time-to-accuracy.json")
+        out.append(targets(kernels: k, endToEnd: e, scaling: sc, accuracy: a))
+        if let k { out.append(kernels(k)) }
+        if let e { out.append(endToEnd(e)) }
+        if let sc { out.append(scaling(sc)) }
+        if let a { out.append(accuracy(a)) }
         if let r = try load(RanksRecord.self, "ranks.json") { out.append(ranks(r)) }
         let compares = (try? FileManager.default.contentsOfDirectory(atPath: results))?.filter { $0.hasPrefix("compare") && $0.hasSuffix(".json") }.sorted() ?? []
         let documents = try compares.compactMap { name in try load(CompareBenchmark.Document.self, name).map { ($0, name) } }
         if !documents.isEmpty { out.append(compare(documents)) }
         return out
+    }
+
+    /// The issues' speed targets, each checked against the record that measures it.
+    func targets(kernels k: KernelsBenchmark.Document?, endToEnd e: EndToEndBenchmark.Document?,
+                 scaling sc: ScalingBenchmark.Document?, accuracy a: TimeToAccuracyBenchmark.Document?) -> String {
+        var rows: [(String, String, Bool?)] = []
+        func verdict(_ met: Bool?) -> String { met.map { $0 ? "met" : "not met" } ?? "no record" }
+        let large = k?.gemms.filter { min($0.m, $0.k, $0.n) >= 256 }.map(\.percent_of_peak) ?? []
+        rows.append(("one-core GEMMs with M, N, K ≥ 256 at ≥ 80% of the widest-vector peak",
+                     large.min().map { "lowest \(fixed($0))% (\(k!.peak_vectors))" } ?? "-", large.min().map { $0 >= 80 }))
+        for name in ["heavy", "deep"] {
+            let limit = sc?.limits?.first { $0.scenario.contains(name) }
+            rows.append(("\(name): 2 workers at ≥ 0.95 of the machine's limit", limit.map { "\(fixed($0.engine_speedup / $0.speedup, 2))" } ?? "-",
+                         limit.map { $0.engine_speedup / $0.speedup >= 0.95 }))
+        }
+        for r in e?.records ?? [] {
+            if r.workload == "lecture" {
+                rows.append(("lecture run faster than numpy's same loop", r.speedup_over_numpy.map { "\(fixed($0, 2))x" } ?? "-", r.speedup_over_numpy.map { $0 > 1 }))
+                continue
+            }
+            rows.append(("\(r.workload) run on \(r.workers) workers at ≥ 65% of their peak", "\(fixed(100 * r.fraction_of_peak))%", r.fraction_of_peak >= 0.65))
+            rows.append(("\(r.workload) run ≥ 1.5x faster than numpy's same loop", r.speedup_over_numpy.map { "\(fixed($0, 2))x (numpy at \(fixed(100 * (r.numpy_fraction_of_peak ?? 0)))% of the peak)" } ?? "-",
+                         r.speedup_over_numpy.map { $0 >= 1.5 }))
+        }
+        rows.append(("the modern recipe reaches 0.98 ≥ 3x sooner than the fastest peer", a?.ptrain_speedup_over_fastest_peer.map { "\(fixed($0, 2))x" } ?? "-",
+                     a?.ptrain_speedup_over_fastest_peer.map { $0 >= 3 }))
+        return "### Targets\n\n| target | in the records | status |\n|---|---|---|\n" + rows.map { "| \($0.0) | \($0.1) | \(verdict($0.2)) |\n" }.joined()
     }
 
     func kernels(_ d: KernelsBenchmark.Document) -> String {
@@ -83,8 +115,8 @@ struct ReportCommand: ParsableCommand {
             s += "\nProducts with M, N, K ≥ 256: \(fixed(lo))-\(fixed(hi))% of the peak (target ≥ 80%).\n"
         }
         if !d.walks.isEmpty {
-            s += "\nThe GEMM's two walks side by side (GFLOP/s; `automatic` takes the chosen one):\n\n| product | M × K × N | direct | blocked | chosen |\n|---|---|---:|---:|---|\n"
-            for w in d.walks { s += "| \(w.name) | \(w.m) × \(w.k) × \(w.n) | \(fixed(w.gflops_direct)) | \(fixed(w.gflops_blocked)) | \(w.chosen) |\n" }
+            let better = d.walks.filter { ($0.chosen == "blocked") == ($0.gflops_blocked > $0.gflops_direct) }.count
+            s += "\nThe GEMM's automatic walk chose the faster of its two walks on \(better) of \(d.walks.count) products timed side by side (`walks` in the record).\n"
         }
         return s
     }
@@ -104,9 +136,15 @@ struct ReportCommand: ParsableCommand {
 
     func scaling(_ d: ScalingBenchmark.Document) -> String {
         var s = "### Scaling (scaling.json)\n\n\(provenance(d.command, d.commit, d.machine, d.date))\n\n"
-        s += "| scenario | workers | batch | samples/s (median) | speedup | paired | efficiency |\n|---|---:|---:|---:|---:|---:|---:|\n"
-        for p in d.points {
-            s += "| \(p.scenario) | \(p.workers) | \(p.batch_size) | \(Int(p.samples_per_second_median)) | \(fixed(p.speedup, 2))x | \(p.speedup_paired.map { "\(fixed($0, 2))x" } ?? "-") | \(fixed(p.efficiency, 2)) |\n"
+        let counts = d.points.map(\.workers).uniqued()
+        s += "Speedup over one worker, ratio of medians (median of paired rounds):\n\n| scenario | 1 worker, samples/s | " + counts.dropFirst().map { "\($0) workers" }.joined(separator: " | ") + " |\n|---|---:|" + counts.dropFirst().map { _ in "---:|" }.joined() + "\n"
+        for scenario in d.points.map(\.scenario).uniqued() {
+            let points = d.points.filter { $0.scenario == scenario }
+            let one = points.first { $0.workers == 1 }.map { String(Int($0.samples_per_second_median)) } ?? "-"
+            let cells = counts.dropFirst().map { n in
+                points.first { $0.workers == n }.map { "\(fixed($0.speedup, 2))x (\($0.speedup_paired.map { fixed($0, 2) } ?? "-"))" } ?? "-"
+            }
+            s += "| \(scenario) | \(one) | " + cells.joined(separator: " | ") + " |\n"
         }
         if let limits = d.limits, !limits.isEmpty {
             s += "\nThe machine's limit, in rounds of (1 worker, N workers, N independent 1-worker runs at once):\n\n| scenario | N | independent runs | engine | engine / limit |\n|---|---:|---:|---:|---:|\n"
@@ -143,15 +181,30 @@ struct ReportCommand: ParsableCommand {
         var machine: String
         var date: String
         var measured: [String: Workload]
+        struct Projected: Decodable {
+            var nodes: Int
+            var gbit_per_second: Int
+            var speedup: Double
+        }
+        var projection: [String: [Projected]]?
     }
 
     func ranks(_ d: RanksRecord) -> String {
         var s = "### Across processes (ranks.json)\n\n\(provenance(d.command, d.commit, d.machine, d.date))\n\n"
-        s += "| workload | flags | configuration | speedup over 1 worker | same digest as 1 worker |\n|---|---|---|---:|---|\n"
+        let configurations = d.measured.values.flatMap(\.speedup_over_1_worker.keys).uniqued().sorted()
+        s += "Speedup over 1 process with 1 worker:\n\n| workload | flags | " + configurations.joined(separator: " | ") + " | one digest |\n|---|---|" + configurations.map { _ in "---:|" }.joined() + "---|\n"
         for (name, w) in d.measured.sorted(by: { $0.key < $1.key }) {
-            let one = w.params_sha256["1 process, 1 worker"]
-            for (configuration, speedup) in w.speedup_over_1_worker.sorted(by: { $0.key < $1.key }) {
-                s += "| \(name) | `\(w.flags)` | \(configuration) | \(fixed(speedup, 2))x | \(w.params_sha256[configuration] == one ? "yes" : "no") |\n"
+            let cells = configurations.map { w.speedup_over_1_worker[$0].map { "\(fixed($0, 2))x" } ?? "-" }
+            s += "| \(name) | `\(w.flags)` | " + cells.joined(separator: " | ") + " | \(Set(w.params_sha256.values).count == 1 ? "yes" : "no") |\n"
+        }
+        if let projection = d.projection, let nodes = projection.sorted(by: { $0.key < $1.key }).first?.value.map(\.nodes).uniqued(), !nodes.isEmpty {
+            s += "\nProjected speedup on N nodes, one rank each (a projection, not a measurement; docs/scaling.md):\n\n"
+            s += "| workload | link | " + nodes.map { "\($0) nodes" }.joined(separator: " | ") + " |\n|---|---|" + nodes.map { _ in "---:|" }.joined() + "\n"
+            for (name, points) in projection.sorted(by: { $0.key < $1.key }) {
+                for link in points.map(\.gbit_per_second).uniqued() {
+                    let row = nodes.map { n in points.first { $0.nodes == n && $0.gbit_per_second == link }.map { "\(fixed($0.speedup))x" } ?? "-" }
+                    s += "| \(name) | \(link) Gbit/s | " + row.joined(separator: " | ") + " |\n"
+                }
             }
         }
         return s
@@ -163,5 +216,13 @@ struct ReportCommand: ParsableCommand {
             s += "| \(name) | `\(d.flags.joined(separator: " "))` | \(d.rounds) | \(fixed(d.ratio_of_medians, 3)) | \(fixed(d.ratio_paired, 3)) | \(d.same_digest ? "yes" : "no") | \(d.commit) · \(d.date.prefix(10)) |\n"
         }
         return s
+    }
+}
+
+extension Array where Element: Hashable {
+    /// The elements in order of first appearance, each once.
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
     }
 }

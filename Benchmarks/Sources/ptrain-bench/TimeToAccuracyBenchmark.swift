@@ -94,13 +94,10 @@ struct TimeToAccuracyBenchmark: ParsableCommand {
         let speedup = ptrainTime.flatMap { p in fastestPeer.map { $0 / p } }
         if let speedup { print(String(format: "\nptrain reaches %.2f %.2fx faster than the fastest peer", target, speedup)) }
         let document = Document(date: ISO8601DateFormatter().string(from: Date()),
-                                command: (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+                                command: benchCommand,
                                 commit: currentCommit(), machine: machineDescription(), kernels: kernels.variant.rawValue, target: target, runs: runs,
                                 ptrain_speedup_over_fastest_peer: speedup)
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(document).write(to: URL(fileURLWithPath: output + "/time-to-accuracy.json"))
+        try writeRecord(document, to: output + "/time-to-accuracy.json")
         print("wrote \(output)/time-to-accuracy.json")
     }
 

@@ -43,7 +43,9 @@ public enum InputEncoding: String, Sendable, Codable {
     case sparse
 }
 
+/// `--input sparse` on data the sparse rows cannot hold.
 public struct InputChoiceError: Error, CustomStringConvertible {
+    /// One line naming the flag and what to do.
     public var message: String
     public var description: String { message }
 }

@@ -12,14 +12,18 @@ public enum SamplingMode: String, CaseIterable, Sendable, Codable {
 /// Which sample fills row r of iteration i: a pure function of (seed, mode, i, r), independent of
 /// the worker count and of thread timing (docs/reproducibility.md gives the exact counters).
 public final class BatchSampler: @unchecked Sendable {
+    /// With replacement (the lecture's) or once per epoch.
     public let mode: SamplingMode
+    /// The training set's size.
     public let sampleCount: Int
+    /// Rows per batch.
     public let batchSize: Int
     let rng: Philox4x32
     /// Permutations of the epochs the current and next iteration touch; written only by
     /// `prepare`, which the engine calls in its serial step, read by all workers in the row phase.
     private var permutations: [Int: [Int32]] = [:]
 
+    /// The sampler of a run: its batches are a pure function of these four values and the iteration.
     public init(mode: SamplingMode, seed: UInt64, sampleCount: Int, batchSize: Int) {
         precondition(sampleCount > 0 && sampleCount <= Int(Int32.max) && batchSize > 0)
         self.mode = mode

@@ -7,9 +7,13 @@ import Synchronization
 
 /// Progress of a run, reported by worker 0 after each iteration's update.
 public struct IterationReport: Sendable {
+    /// The iteration just completed (1-based, counted from the run's start, before any resume).
     public var iteration: Int
+    /// The run's total iterations.
     public var iterations: Int
+    /// That iteration's mean cross-entropy over its batch.
     public var loss: Float
+    /// Seconds since the training loop started.
     public var elapsedSeconds: Double
 }
 
@@ -41,18 +45,23 @@ public struct PhaseTimes: Sendable, Equatable, Codable {
     /// ranks' agreement after each iteration, including waiting there for slower ranks; 0 in one process.
     public var exchange = 0.0
 
+    /// The sum of the parts.
     public var total: Double { compute + reduction + synchronisation + bookkeeping + exchange }
 }
 
 /// The outcome of `Trainer.run`.
 public struct TrainingOutcome: Sendable {
+    /// Why the run ended: completed, interrupted or diverged.
     public var stop: StopReason
     /// Iterations completed in total (including those before a resume).
     public var iterationsDone: Int
     /// Loss of every iteration run in this call.
     public var losses: [Float]
+    /// Wall time of the training loop, without loading or evaluation.
     public var trainSeconds: Double
+    /// Where the workers' time went (`ptrain --json`'s `time_split`).
     public var phases: PhaseTimes
+    /// Things the user should know that did not stop the run (oversubscription, pinning refused).
     public var warnings: [String]
     /// The items of the iterations `run(trace:)` asked for, in order of their start.
     public var trace: [TraceEvent] = []
@@ -81,11 +90,17 @@ public struct TrainingOutcome: Sendable {
 ///
 /// Which thread runs which item depends on timing; the results do not (docs/reproducibility.md).
 public final class Trainer: @unchecked Sendable {
+    /// The run being trained.
     public let configuration: TrainingConfiguration
+    /// The parameters, updated in place each iteration.
     public let net: Network
+    /// The batches' source.
     public let loader: ShardedLoader
+    /// The kernel variant of every worker.
     public let kernels: KernelSet
+    /// The layout the workers were placed on.
     public let topology: Topology
+    /// Which CPU each worker is pinned to.
     public let placement: Placement
     /// How layer 1 reads the pixels (`configuration.input` resolved for the training images).
     public let input: InputEncoding
@@ -356,8 +371,11 @@ final class PhaseLog: @unchecked Sendable {
 /// the serial step is on every worker's critical path, so it takes no lock).
 public final class StopFlag: Sendable {
     private let value = Atomic<Bool>(false)
+    /// A flag not yet set.
     public init() {}
+    /// Asks the run to stop after the current iteration (safe from a signal handler's thread).
     public func set() { value.store(true, ordering: .releasing) }
+    /// Whether a stop was asked.
     public var isSet: Bool { value.load(ordering: .acquiring) }
 }
 

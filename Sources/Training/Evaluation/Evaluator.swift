@@ -4,11 +4,13 @@ import Model
 
 /// Test-set accuracy and loss with the training kernels (forward pass only).
 public struct Evaluation: Equatable, Sendable {
+    /// The fraction of images whose largest logit is their label's.
     public var accuracy: Double
     /// Mean of −log(y_label + 1e-7) over the set.
     public var loss: Double
 }
 
+/// Accuracy and loss of a network on a labelled set, with the training's own forward pass.
 public enum Evaluator {
     /// Evaluates `net` on every image of `data`, in blocks of 500 rows, with the training's own
     /// forward pass (`LayerStack.forward`) on dense rows.

@@ -32,30 +32,39 @@ public struct UpdateStep: Sendable, Equatable {
     /// Adam's 1 − β1^t and 1 − β2^t for step t = k + 1, computed in Float64 from t and rounded
     /// once; 1 for the other rules.
     public var correction1: Float = 1
+    /// Adam's 1 − β2^t (see `correction1`).
     public var correction2: Float = 1
 }
 
 /// A rule's state: `slots` arrays of one float per parameter, back to back (slot s of parameter p
 /// at `base[s·stride + p]`). Plain values, read on the hot path without reference counting.
 public struct StateSlots: @unchecked Sendable {
+    /// Slot 0's first float; nil when the rule keeps no state.
     public let base: UnsafeMutablePointer<Float>?
+    /// Floats per slot: the parameter count.
     public let stride: Int
+    /// Slot `s`'s float for the parameter at flat `offset`.
     @inline(__always) public func slot(_ s: Int, at offset: Int) -> UnsafeMutablePointer<Float> { base! + s * stride + offset }
 }
 
 /// The optimizer's state for a network: every slot zero at the start (no momentum, no moments),
 /// carried by checkpoints. Allocated beside the parameters, once per run.
 public final class OptimizerState: @unchecked Sendable {
+    /// The rule's `stateSlots`.
     public let slots: Int
+    /// The network's parameter count.
     public let parameterCount: Int
+    /// `slots × parameterCount` floats, slot after slot.
     public let buffer: FloatBuffer
 
+    /// Zero state: a new run's.
     public init(slots: Int, parameterCount: Int) {
         self.slots = slots
         self.parameterCount = parameterCount
         buffer = FloatBuffer(count: slots * parameterCount)
     }
 
+    /// The state as the update kernels read it.
     public var view: StateSlots { StateSlots(base: slots > 0 ? buffer.pointer : nil, stride: parameterCount) }
 }
 
@@ -85,6 +94,7 @@ public enum OptimizerKind: String, CaseIterable, Codable, Sendable {
 /// Everything that determines an optimizer's updates besides the learning rate and its schedule.
 /// The defaults are those of PyTorch and optax, which users compare against.
 public struct OptimizerSettings: Equatable, Sendable {
+    /// `--optimizer`: the lecture's plain SGD by default.
     public var kind: OptimizerKind = .sgd
     /// μ of momentum and Nesterov: 0.9, the common choice (an average over about 10 steps).
     public var momentum: Float = 0.9
@@ -97,6 +107,7 @@ public struct OptimizerSettings: Equatable, Sendable {
     /// (added to the update) for adamw.
     public var weightDecay: Float = 0
 
+    /// The defaults above.
     public init() {}
 }
 
@@ -115,6 +126,7 @@ public enum ScheduleKind: String, CaseIterable, Codable, Sendable {
 /// computed in Float64 from the Float32 η and F and rounded once; constant without warmup is η's
 /// bits exactly. A pure function of k and the flags, so a resumed run gets the same rates.
 public struct LearningRateSchedule: Equatable, Sendable {
+    /// `--schedule`: the lecture's constant rate by default.
     public var kind: ScheduleKind = .constant
     /// W: iterations of linear warmup (0: none).
     public var warmup = 0
@@ -122,8 +134,10 @@ public struct LearningRateSchedule: Equatable, Sendable {
     public var decayEvery = 0
     public var decayFactor: Float = 0.1
 
+    /// The defaults above.
     public init() {}
 
+    /// η_k by the formulas above.
     public func rate(_ k: Int, base: Float, total: Int) -> Float {
         if k < warmup { return Float(Double(base) * Double(k + 1) / Double(warmup)) }
         switch kind {
