@@ -1,5 +1,6 @@
-// What it costs to pass cache lines between two CPUs: the numbers behind docs/benchmarks.md,
-// "Two machine states", and the non-temporal-store entry of docs/architecture.md.
+// What it costs to pass cache lines between two CPUs: the numbers behind the non-temporal-store
+// entry of docs/architecture.md ("Designs measured and not taken") and the round trip that
+// `CoreRoundTrip` and `ptrain-bench scaling` record.
 //
 //   cc -O2 -mavx2 -mprfchw -mclflushopt -pthread Benchmarks/reference/line_transfer.c -o /tmp/line_transfer
 //   /tmp/line_transfer 0 1        # CPU 0 and CPU 1
