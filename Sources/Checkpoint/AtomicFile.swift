@@ -26,6 +26,7 @@ public enum AtomicFile {
         }
     }
 
+    /// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename, fsync of the folder.
     public static func write(_ bytes: [UInt8], to path: String) throws {
         let folder = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         let name = path.split(separator: "/").last.map(String.init) ?? path

@@ -2,25 +2,34 @@ import Foundation
 
 /// A problem with a checkpoint file, rendered as one line naming the file.
 public struct CheckpointError: Error, CustomStringConvertible, Equatable {
+    /// The file.
     public var path: String
+    /// What is wrong with it.
     public var problem: String
+    /// What to do.
     public var remedy: String
 
+    /// An error about `path`.
     public init(path: String, problem: String, remedy: String = "pass a checkpoint written by ptrain (--checkpoint PATH)") {
         self.path = path
         self.problem = problem
         self.remedy = remedy
     }
 
+    /// "PATH: problem; remedy", the one line the CLI prints.
     public var description: String { "\(path): \(problem); \(remedy)" }
 }
 
 /// One Float32 tensor of a safetensors file.
 public struct Tensor: Equatable {
+    /// The tensor's name in the header ("W1").
     public var name: String
+    /// Its dimensions, outermost first.
     public var shape: [Int]
+    /// Its elements, row-major.
     public var values: [Float]
 
+    /// A tensor; `values` must hold the product of `shape` elements.
     public init(name: String, shape: [Int], values: [Float]) {
         precondition(values.count == shape.reduce(1, *))
         self.name = name
@@ -41,6 +50,7 @@ public enum SafeTensors {
     /// hostile header cannot exhaust the stack of a recursive parser.
     public static let maximumNesting = 4
 
+    /// A safetensors file of `tensors`, stored back to back in the given order, with `metadata`.
     public static func encode(tensors: [Tensor], metadata: [String: String]) -> [UInt8] {
         var header: [String: Any] = ["__metadata__": metadata]
         var offset = 0

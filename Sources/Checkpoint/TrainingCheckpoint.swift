@@ -41,6 +41,7 @@ public struct TrainingCheckpoint {
     /// left to train can still report it; nil in files that do not record it (it is optional).
     public var loss: Float?
 
+    /// A checkpoint of `net` after `iteration` iterations of `configuration` on the data of `datasetSHA256`; `optimizerState` nil is zero state (SGD's, or a new run's).
     public init(net: Network, iteration: Int, configuration: TrainingConfiguration, datasetSHA256: String, kernels: String,
                 optimizerState: OptimizerState? = nil, loss: Float? = nil) {
         self.net = net

@@ -5,6 +5,7 @@ import CCrypto
 public final class SHA256 {
     private let context: OpaquePointer
 
+    /// A fresh digest.
     public init() {
         context = EVP_MD_CTX_new()
         EVP_DigestInit_ex(context, EVP_sha256(), nil)
@@ -12,6 +13,7 @@ public final class SHA256 {
 
     deinit { EVP_MD_CTX_free(context) }
 
+    /// Adds `bytes` to the message.
     public func update(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         EVP_DigestUpdate(context, base, bytes.count)
@@ -32,10 +34,12 @@ public final class SHA256 {
         return hexString(hasher.finalize())
     }
 
+    /// SHA-256 of `bytes`, as 64 lowercase hex digits.
     public static func hex(_ bytes: [UInt8]) -> String {
         bytes.withUnsafeBytes { hex($0) }
     }
 
+    /// `digest` as lowercase hex digits.
     public static func hexString(_ digest: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()

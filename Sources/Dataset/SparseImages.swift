@@ -9,7 +9,9 @@ import KernelCore
 /// Built once at start-up in two passes over the pixels (count, then fill), with no intermediate
 /// arrays, so the pages are first touched by the thread (and NUMA policy) that builds it.
 public final class SparseImages: @unchecked Sendable {
+    /// The number of images.
     public let count: Int
+    /// Pixels per image (the row width of `rows`).
     public let pixelsPerImage: Int
     /// Non-zero pixels in all images.
     public let nonZeroCount: Int
@@ -40,6 +42,7 @@ public final class SparseImages: @unchecked Sendable {
         return Double(nonZero) / Double(sampled)
     }
 
+    /// The sparse rows of `images` (every non-zero pixel, in column order).
     public init(_ images: LabeledImages) {
         precondition(Self.supports(images), "SparseImages: images of \(images.pixelsPerImage) pixels are not supported")
         let n = images.pixelsPerImage, count = images.count

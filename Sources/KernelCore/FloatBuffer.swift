@@ -7,11 +7,15 @@
 /// Sharing an instance across threads is safe when threads write disjoint ranges between
 /// synchronisation points (the engine's work-queue phases); the class adds no locking.
 public final class FloatBuffer: @unchecked Sendable {
+    /// The usable floats.
     public let count: Int
+    /// The first float, 64-byte aligned.
     public let pointer: UnsafeMutablePointer<Float>
 
+    /// Zero floats after the usable ones: one SIMD8 vector.
     public static let slack = 8
 
+    /// `count` zero floats (and `slack` more).
     public init(count: Int) {
         self.count = count
         pointer = Self.allocate(count: count)
@@ -31,7 +35,9 @@ public final class FloatBuffer: @unchecked Sendable {
         return pointer
     }
 
+    /// Frees memory this type allocated (for owners that keep only the pointer).
     public static func deallocate(_ pointer: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(pointer).deallocate() }
 
+    /// The usable floats as a buffer.
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 }

@@ -15,14 +15,22 @@ public struct SparseRows: @unchecked Sendable {
     /// two k-blocks for 784 inputs (`GEMM.kBlock(_:of:)`), and is the row count of a parameter-phase item.
     public static let blockWidth = 56
 
+    /// The number of rows.
     public let rowCount: Int
+    /// The dense row width.
     public let columns: Int
+    /// Every entry's column, row after row.
     public let indices: UnsafePointer<UInt16>
+    /// Every entry's byte, in the order of `indices`.
     public let values: UnsafePointer<UInt8>
+    /// Byte -> Float value (256 entries).
     public let table: UnsafePointer<Float>
+    /// Row r's first entry; `rowStart[rowCount]` is the entry count.
     public let rowStart: UnsafePointer<Int>
+    /// Per row, the offsets of its column blocks' first entries (see above).
     public let blockStart: UnsafePointer<UInt16>
 
+    /// A view of memory laid out as above; the owner keeps it alive.
     public init(rowCount: Int, columns: Int, indices: UnsafePointer<UInt16>, values: UnsafePointer<UInt8>,
                 table: UnsafePointer<Float>, rowStart: UnsafePointer<Int>, blockStart: UnsafePointer<UInt16>) {
         precondition(columns >= 1 && columns <= SparseRows.maximumColumns)
@@ -41,6 +49,7 @@ public struct SparseRows: @unchecked Sendable {
     /// Blocks per row: ⌈columns / blockWidth⌉.
     @inlinable public static func blocksPerRow(columns: Int) -> Int { (columns + blockWidth - 1) / blockWidth }
 
+    /// Column blocks of `blockWidth` per row.
     @inlinable public var blocksPerRow: Int { Self.blocksPerRow(columns: columns) }
 
     /// The entries of `row`.

@@ -13,11 +13,15 @@ import Kernels
 /// The layers are kept in an unsafe buffer, so reading them on a hot path counts no references
 /// (threads that retain one shared object fight over its cache line).
 public final class LayerStack: @unchecked Sendable {
+    /// Where each layer's W and b lie in the flat buffer.
     public let layout: ParameterLayout
+    /// The kernel variant every layer calls.
     public let kernels: KernelFunctions
+    /// The hidden layers' activation (one for all of them).
     public let activation: ActivationLayer
     private let table: UnsafeMutableBufferPointer<Affine>
 
+    /// The layers of `layout`'s network, with `kernels`.
     public init(layout: ParameterLayout, kernels: KernelFunctions) {
         self.layout = layout
         self.kernels = kernels

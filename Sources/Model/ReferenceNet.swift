@@ -4,16 +4,19 @@ import Kernels
 /// (Float64 for the reference path, Float32 to compare like for like), same flat layout, any
 /// depth and activation. Slow by design; used by tests and the gradient check.
 public struct ReferenceNet<T: ReferenceReal> {
+    /// The network's layout, the same as the fast path's.
     public let layout: ParameterLayout
     /// W1, b1, W2, b2, ..., as in `ParameterLayout`.
     public var parameters: [T]
 
+    /// A network of `layout` with these parameters.
     public init(layout: ParameterLayout, parameters: [T]) {
         precondition(parameters.count == layout.count)
         self.layout = layout
         self.parameters = parameters
     }
 
+    /// `net`'s parameters, converted to `T`.
     public init(_ net: Network) {
         self.init(layout: net.layout, parameters: net.parameterArray.map { T($0) })
     }

@@ -18,6 +18,7 @@ public struct CPUQuota: Equatable, Sendable {
     /// The file that set the limit and its contents, for `ptrain topology`.
     public var source: String
 
+    /// A quota of `cpus` CPUs read from `source`.
     public init(cpus: Double, source: String) {
         precondition(cpus > 0 && cpus.isFinite)
         self.cpus = cpus

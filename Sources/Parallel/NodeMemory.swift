@@ -3,11 +3,14 @@ import CNuma
 /// Read-only bytes placed on one NUMA node (a numa_alloc_onnode copy), or the original array when
 /// the machine has one node or libnuma is unavailable: there a copy would only cost memory.
 public final class NodeLocalBytes: @unchecked Sendable {
+    /// The number of bytes.
     public let count: Int
+    /// The node the copy lives on.
     public let node: Int
     private let region: UnsafeMutableRawPointer?
     private let array: [UInt8]
 
+    /// `bytes` on `node` (a copy when `replicate`, else the array itself).
     public init(_ bytes: [UInt8], node: Int, replicate: Bool) {
         count = bytes.count
         self.node = node
@@ -24,6 +27,7 @@ public final class NodeLocalBytes: @unchecked Sendable {
     /// Whether the bytes were copied onto `node`.
     public var isNodeLocalCopy: Bool { region != nil }
 
+    /// Calls `body` with the bytes' address, valid only inside it.
     public func withBytes<R>(_ body: (UnsafePointer<UInt8>) throws -> R) rethrows -> R {
         if let region { return try body(UnsafePointer(region.assumingMemoryBound(to: UInt8.self))) }
         return try array.withUnsafeBufferPointer { try body($0.baseAddress!) }

@@ -4,7 +4,9 @@ import Foundation
 
 /// What a worker thread knows about itself.
 public struct WorkerContext: Sendable {
+    /// The worker's number, 0 ..< workers.
     public let index: Int
+    /// Where it runs.
     public let slot: Placement.Slot
 }
 

@@ -6,6 +6,7 @@
 /// independent of the worker count and of thread timing, and makes resume exact: a batch is
 /// recomputed from (seed, iteration), never read from a generator that must be replayed.
 public struct Philox4x32: Sendable, Equatable {
+    /// The 64-bit key (from the seed and the stream).
     public let key: SIMD2<UInt32>
 
     /// The 64-bit seed is the key: low 32 bits in key[0], high 32 bits in key[1].
@@ -13,6 +14,7 @@ public struct Philox4x32: Sendable, Equatable {
         key = SIMD2(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
     }
 
+    /// The generator of `key`.
     public init(key: SIMD2<UInt32>) { self.key = key }
 
     /// Ten rounds of Philox4x32 on `counter`.

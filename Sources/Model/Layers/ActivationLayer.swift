@@ -3,9 +3,11 @@ import Kernels
 /// A hidden layer's activation (`NetworkSpec.activation`) as a forward/backward pair over a tile of
 /// rows, with the preceding `Affine`'s bias fused into the forward pass.
 public struct ActivationLayer: Sendable {
+    /// Which activation.
     public let kind: ActivationKind
     let kernels: ActivationKernels
 
+    /// `kind`'s forward and backward kernels of this variant.
     public init(_ kind: ActivationKind, kernels: KernelFunctions) {
         self.kind = kind
         self.kernels = kernels.activation(kind)

@@ -14,9 +14,13 @@ import Model
 /// encoding with the lower best time is chosen. The choice changes no bit of the result (the sparse
 /// kernels run the dense GEMM's chains minus their zero terms), only the speed.
 public enum InputCalibration {
+    /// Density up to which `auto` reads sparse without timing.
     public static let sparseUpTo = 0.3
+    /// Density from which `auto` reads dense without timing.
     public static let denseFrom = 0.7
+    /// Images in the timed batch.
     public static let calibrationRows = 100
+    /// Timings per encoding, alternating; the best of each is compared.
     public static let repeats = 5
 
     /// The faster encoding for `images` (which `SparseImages.supports`) under `spec`, timed.

@@ -16,8 +16,11 @@ import Parallel
 /// (1 − 1/nodes) of every worker's reads would cross nodes; a full copy costs 47 MB (dense) or
 /// 30 MB (sparse MNIST) per node and makes every read local. With one node there is a single copy.
 public final class ShardedLoader: @unchecked Sendable {
+    /// The training set.
     public let images: LabeledImages
+    /// Which images fill each batch.
     public let sampler: BatchSampler
+    /// Dense pixels or sparse rows.
     public let encoding: InputEncoding
     /// Node id -> that node's copy of the pixels (dense input).
     let copies: [Int: NodeLocalBytes]

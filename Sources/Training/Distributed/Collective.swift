@@ -32,7 +32,9 @@ public protocol Collective: AnyObject, Sendable {
 /// rows: batch × widths) and then the parameters they updated. So the bits are those of one
 /// process for every rank count, and the bytes sent do not grow with the parameter count.
 public struct RankPlan: Equatable, Sendable {
+    /// The number of ranks.
     public let ranks: Int
+    /// Rows per batch, over all ranks.
     public let batchSize: Int
     /// Per rank: the batch rows whose row phase it runs.
     public let rows: [Range<Int>]
@@ -44,6 +46,7 @@ public struct RankPlan: Equatable, Sendable {
     /// and d_l of every layer.
     public let floatsPerRow: Int
 
+    /// The split of `spec`'s batches and parameters over `ranks`.
     public init(spec: NetworkSpec, batchSize: Int, ranks: Int) {
         precondition(ranks >= 1 && ranks <= batchSize, "every rank needs at least one row of the batch")
         self.ranks = ranks

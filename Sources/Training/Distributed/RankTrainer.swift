@@ -25,20 +25,32 @@ import Parallel
 /// worker count (docs/reproducibility.md). The collective calls run in the serial steps, on
 /// whichever of the rank's threads completes a phase, one at a time.
 public final class RankTrainer: TrainingLoop, @unchecked Sendable {
+    /// The run, the same on every rank.
     public let configuration: TrainingConfiguration
+    /// The parameters, equal on every rank after every iteration.
     public let net: Network
+    /// The batches' source (every rank draws the same batches).
     public let loader: ShardedLoader
+    /// This rank's kernel variant (every rank must round alike).
     public let kernels: KernelSet
+    /// This rank's workers' CPUs.
     public let placement: Placement
+    /// Dense pixels or sparse rows, the same on every rank.
     public let input: InputEncoding
+    /// The transport between the ranks.
     public let collective: any Collective
+    /// Which rows and parameters this rank computes.
     public let plan: RankPlan
+    /// Iterations completed.
     public private(set) var iteration: Int
     /// This rank's own parameter ranges are current; the others' only after `collectOptimizerState`.
     public let optimizerState: OptimizerState
+    /// Set to stop every rank after the same iteration.
     public let stopRequest = StopFlag()
+    /// Whether this rank reports and writes files (rank 0).
     public var isPrimary: Bool { collective.rank == 0 }
 
+    /// One rank of the run `configuration`, continuing `net` from `startIteration`.
     public init(configuration: TrainingConfiguration, net: Network, train: LabeledImages, kernels: KernelSet,
                 topology: Topology, collective: any Collective, startIteration: Int = 0, optimizerState: OptimizerState? = nil) {
         precondition(configuration.workers >= 1 && collective.size <= configuration.batchSize)

@@ -15,10 +15,14 @@ import Model
 /// Nothing here names a layer: layer 1 is special only because it reads the data (dense rows or
 /// sparse pixels), and every other layer is the same `Affine` + activation pair.
 public final class Backprop: @unchecked Sendable {
+    /// The kernel variant.
     public let kernels: KernelFunctions
+    /// The network's layout.
     public let layout: ParameterLayout
+    /// The layers above layer one's product.
     public let stack: LayerStack
 
+    /// The passes of `layout`'s network with `kernels`.
     public init(kernels: KernelFunctions, layout: ParameterLayout) {
         self.kernels = kernels
         self.layout = layout

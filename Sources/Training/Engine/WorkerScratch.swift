@@ -8,6 +8,7 @@ public final class WorkerScratch: @unchecked Sendable {
     /// The sparse path's dW1 accumulator: `SparseRows.blockWidth` rows of `sparseStride` floats,
     /// twice when the batch spans several GEMM k-blocks (one more sum per block, added in order).
     public let sparseAccumulator: FloatBuffer
+    /// Floats per row of the sparse kernels' accumulators.
     public let sparseStride: Int
     /// One tile of `GEMM.mr` rows of the row phase: every hidden layer's z and d, the logits and dy,
     /// computed here and then copied to the batch's buffers (`Backprop.rowPhase` says why).

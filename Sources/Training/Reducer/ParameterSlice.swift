@@ -14,6 +14,7 @@ public struct ParameterSlice: Equatable, Sendable {
     /// Whether this slice also covers every layer's bias.
     public var biases: Bool
 
+    /// Rows `rows` of layer `layer`'s W, or with `biases` its b.
     public init(layer: Int, rows: Range<Int>, biases: Bool = false) {
         self.layer = layer
         self.rows = rows

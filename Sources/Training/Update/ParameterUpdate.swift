@@ -100,6 +100,7 @@ public struct OptimizerSettings: Equatable, Sendable {
     public var momentum: Float = 0.9
     /// Adam's β1 (0.9) and β2 (0.999), Kingma and Ba's defaults.
     public var beta1: Float = 0.9
+    /// Adam's β2 (see `beta1`).
     public var beta2: Float = 0.999
     /// Adam's ε, 1e-8 (Kingma and Ba): only guards the division where v is about 0.
     public var epsilon: Float = 1e-8
@@ -132,6 +133,7 @@ public struct LearningRateSchedule: Equatable, Sendable {
     public var warmup = 0
     /// N and F of the step schedule.
     public var decayEvery = 0
+    /// F of the step schedule (see `decayEvery`).
     public var decayFactor: Float = 0.1
 
     /// The defaults above.
@@ -155,10 +157,14 @@ public struct LearningRateSchedule: Equatable, Sendable {
 /// The lecture's SGD (with optional L2 decay). With λ = 0 it is `Activations.sgdStep`, θ − η·g,
 /// the update every earlier ptrain run used, so their bits are kept.
 public struct SGD: ParameterUpdate, Equatable {
+    /// η, the base rate (`--learning-rate`).
     public var learningRate: Float
+    /// λ (`--weight-decay`).
     public var weightDecay: Float = 0
+    /// How η moves over the run.
     public var schedule = LearningRateSchedule()
 
+    /// A rule with these settings.
     public init(learningRate: Float, weightDecay: Float = 0, schedule: LearningRateSchedule = LearningRateSchedule()) {
         self.learningRate = learningRate
         self.weightDecay = weightDecay
@@ -184,12 +190,18 @@ public struct SGD: ParameterUpdate, Equatable {
 
 /// Momentum, and with `nesterov` Nesterov's variant (`UpdateKernels.momentum`); state: the velocity.
 public struct Momentum: ParameterUpdate, Equatable {
+    /// η, the base rate (`--learning-rate`).
     public var learningRate: Float
+    /// μ.
     public var momentum: Float
+    /// Nesterov's look-ahead form.
     public var nesterov: Bool
+    /// λ (`--weight-decay`).
     public var weightDecay: Float
+    /// How η moves over the run.
     public var schedule: LearningRateSchedule
 
+    /// A rule with these settings.
     public init(learningRate: Float, momentum: Float, nesterov: Bool, weightDecay: Float, schedule: LearningRateSchedule) {
         (self.learningRate, self.momentum, self.nesterov, self.weightDecay, self.schedule) = (learningRate, momentum, nesterov, weightDecay, schedule)
     }
@@ -215,14 +227,22 @@ public struct Momentum: ParameterUpdate, Equatable {
 /// carried from step to step, so a run resumed from a checkpoint computes exactly the
 /// uninterrupted run's values.
 public struct Adam: ParameterUpdate, Equatable {
+    /// η, the base rate (`--learning-rate`).
     public var learningRate: Float
+    /// β1.
     public var beta1: Float
+    /// β2.
     public var beta2: Float
+    /// ε.
     public var epsilon: Float
+    /// λ (`--weight-decay`).
     public var weightDecay: Float
+    /// AdamW: decay added to the update rather than to the gradient.
     public var decoupled: Bool
+    /// How η moves over the run.
     public var schedule: LearningRateSchedule
 
+    /// A rule with these settings.
     public init(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float, decoupled: Bool,
                 schedule: LearningRateSchedule) {
         (self.learningRate, self.beta1, self.beta2, self.epsilon) = (learningRate, beta1, beta2, epsilon)
