@@ -147,6 +147,13 @@ public enum GEMM {
 
     /// One k-block, walked directly: each 6-row tile of A, read in place by broadcasts at any
     /// strides (only an edge tile of fewer rows is packed, with zero rows), passes the whole B.
+    ///
+    /// The order of the two loops: with at most `panelOuterRows` rows, the panels are the outer
+    /// loop, so each B panel comes from memory once and serves every tile from L1, while A's few
+    /// rows stay in L2. The engine's row items multiply 6 to 48 rows by a wide W (a 1024 x 1024
+    /// layer's packed W is 4 MB, beyond L2), and tile by tile they would stream all of W once per
+    /// 6 rows. With more rows, each tile passes the whole B before the next (B, not A, is what
+    /// stays in cache between tiles). Either order computes every element by the same chain.
     @inlinable
     static func direct<M: MultiplyAdd, V: SIMD>(_: M.Type, _: V.Type, _ a: MatrixView, packedB b: UnsafePointer<Float>,
                                                 into c: MutableMatrixView, kRange: Range<Int>, finish: TileEnd,
@@ -155,31 +162,32 @@ public enum GEMM {
         let panels = (n + nr - 1) / nr
         let tilePanels = 2 * V.scalarCount / nr
         let k0 = kRange.lowerBound, kc = kRange.count
-        var i0 = 0
-        while i0 < m {
-            let rows = min(mr, m - i0)
-            let tile: UnsafePointer<Float>, rowStep: Int, kStep: Int
-            if rows == mr {
-                tile = a.base + i0 * a.rowStride + k0 * a.columnStride
-                rowStep = a.rowStride
-                kStep = a.columnStride
-            } else {
-                packA(a, i0: i0, rows: rows, k0: k0, kc: kc, into: packAScratch)
-                tile = UnsafePointer(packAScratch)
-                rowStep = 1
-                kStep = mr
+        let tiles = (m + mr - 1) / mr
+        // An edge tile of fewer than mr rows is packed once, with zero rows.
+        if m % mr != 0 { packA(a, i0: (tiles - 1) * mr, rows: m % mr, k0: k0, kc: kc, into: packAScratch) }
+        @inline(__always) func tileProduct(_ t: Int, panel p: Int) {
+            let i0 = t * mr, rows = min(mr, m - i0)
+            let full = rows == mr
+            let tile = full ? a.base + i0 * a.rowStride + k0 * a.columnStride : UnsafePointer(packAScratch)
+            let (b0, b1) = tileB(V.self, b, panel: p, panels: panels, k: k, k0: k0)
+            microKernel(M.self, V.self, kc: kc, a: tile, rowStep: full ? a.rowStride : 1, kStep: full ? a.columnStride : mr,
+                        b0: b0, b1: b1, c: c.base + i0 * c.rowStride + p * nr, ldc: c.rowStride, rows: rows,
+                        columns: min(2 * V.scalarCount, n - p * nr), start: .zero, end: finish)
+        }
+        if m <= panelOuterRows {
+            for p in stride(from: 0, to: panels, by: tilePanels) {
+                for t in 0..<tiles { tileProduct(t, panel: p) }
             }
-            var p = 0
-            while p < panels {
-                let (b0, b1) = tileB(V.self, b, panel: p, panels: panels, k: k, k0: k0)
-                microKernel(M.self, V.self, kc: kc, a: tile, rowStep: rowStep, kStep: kStep, b0: b0, b1: b1,
-                            c: c.base + i0 * c.rowStride + p * nr, ldc: c.rowStride, rows: rows,
-                            columns: min(2 * V.scalarCount, n - p * nr), start: .zero, end: finish)
-                p += tilePanels
+        } else {
+            for t in 0..<tiles {
+                for p in stride(from: 0, to: panels, by: tilePanels) { tileProduct(t, panel: p) }
             }
-            i0 += mr
         }
     }
+
+    /// Up to this many rows, `direct` takes B's panels in the outer loop: 8 tiles, whose rows of a
+    /// k-block (48 x 512 floats, 96 KB) stay in L2 while each panel serves them all.
+    public static let panelOuterRows = 8 * mr
 
     /// One k-block of a large product, blocked for the caches (`GEMMBlocking`) as in BLIS: for each
     /// column block of B and row block of A, the k-block is walked in sub-blocks short enough that

@@ -65,7 +65,9 @@ final class KernelTests: XCTestCase {
     }
 
     /// The determinism contract rests on this: a row's bits do not depend on which rows were
-    /// computed with it (tile position, edge tile, slice start).
+    /// computed with it (tile position, edge tile, slice start), nor on the loop order the direct
+    /// walk takes for that many rows (panels outer up to `GEMM.panelOuterRows` rows, here the
+    /// slices of 1 to 33 rows and the last row, tiles outer for more).
     func testGEMMRowsAreBitwiseIndependentOfSlicing() {
         for kernels in supportedKernelSets {
             var random = TestRandom(seed: 9)

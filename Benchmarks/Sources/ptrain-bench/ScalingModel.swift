@@ -1,4 +1,5 @@
 import Foundation
+import Model
 import Training
 
 /// A projection of parallel efficiency from the measured one-worker phase costs (docs/scaling.md).
@@ -47,7 +48,9 @@ struct ScalingModel {
     }
 
     func time(_ one: ScalingBenchmark.Point, workers n: Int, nodes: Int, tLine: Double) -> Double {
-        let rows = WorkItemSizes.rowsPerItem(batchSize: one.batch_size, workers: n)
+        let widths = one.layers ?? [784, one.hidden, 10]
+        let spec = NetworkSpec(input: widths[0], hidden: Array(widths.dropFirst().dropLast()), output: widths.last!)
+        let rows = WorkItemSizes.rowsPerItem(batchSize: one.batch_size, workers: n, maximumTiles: WorkItemSizes.maximumRowTiles(spec))
         let rowItems = (Double(one.batch_size) / Double(rows)).rounded(.up), w1Items = 14.0
         let compute = one.compute_us * (rowItems / Double(n)).rounded(.up) / rowItems
         let reduction = one.reduction_us * (w1Items / Double(n)).rounded(.up) / w1Items

@@ -140,7 +140,8 @@ public final class RankTrainer: TrainingLoop, @unchecked Sendable {
         let planned = placement.leadCount
         // The phases' items, planned once.
         let ownRows = plan.rows[me]
-        let rowSize = WorkItemSizes.rowsPerItem(batchSize: max(ownRows.count, 1), workers: planned)
+        let rowSize = WorkItemSizes.rowsPerItem(batchSize: max(ownRows.count, 1), workers: planned,
+                                                maximumTiles: WorkItemSizes.maximumRowTiles(layout.spec))
         func chunks(_ rows: Range<Int>, _ size: Int) -> [Range<Int>] {
             stride(from: rows.lowerBound, to: rows.upperBound, by: size).map { $0..<min($0 + size, rows.upperBound) }
         }

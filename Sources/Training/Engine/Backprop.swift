@@ -48,8 +48,9 @@ public final class Backprop: @unchecked Sendable {
     /// sums); z_l = f(a_l + b_l); logits; SoftmaxWithLoss: loss = −log(y_t + 1e-7), dy = (y − t)/B;
     /// then d_(l−1) = (d_l·W_lᵀ) ⊙ f'(a_(l−1)). Also packs these rows of each d_l for phase 2.
     ///
-    /// Each tile of `GEMM.mr` rows is computed in the worker's scratch and then copied to the
-    /// batch's buffers. Why: those rows' cache lines were last read by another core (every
+    /// The rows are computed in passes of `scratch.passRows` (one register tile, or for a wide
+    /// network up to 48 rows, so each pass reads every W once: `WorkItemSizes.rowsPerPass`) in the
+    /// worker's scratch, and then copied to the batch's buffers. Why: those rows' cache lines were last read by another core (every
     /// parameter item reads some of them), which must give up its copy before this core can write
     /// them. Written in place, each step of the tile waited for its own lines; copies at the end
     /// let the requests overlap, which matters most where the host places the vCPUs on cores that
@@ -63,13 +64,13 @@ public final class Backprop: @unchecked Sendable {
     public func rowPhase(_ net: Network, _ batch: BatchBuffers, _ scratch: WorkerScratch, rows: Range<Int>,
                          input: BatchInput = .dense, layerOneDone: Bool = false, ahead: Int = 0) {
         precondition(ahead == 0 || input.isSparse, "a dense batch's rows are assembled in x, which holds one batch")
-        for start in stride(from: rows.lowerBound, to: rows.upperBound, by: GEMM.mr) {
-            rowTile(net, batch, scratch, rows: start..<min(start + GEMM.mr, rows.upperBound), input: input,
+        for start in stride(from: rows.lowerBound, to: rows.upperBound, by: scratch.passRows) {
+            rowTile(net, batch, scratch, rows: start..<min(start + scratch.passRows, rows.upperBound), input: input,
                     layerOneDone: layerOneDone, ahead: ahead)
         }
     }
 
-    /// `rowPhase` on at most `GEMM.mr` rows.
+    /// `rowPhase` on at most `scratch.passRows` rows.
     func rowTile(_ net: Network, _ batch: BatchBuffers, _ scratch: WorkerScratch, rows: Range<Int>,
                  input: BatchInput, layerOneDone: Bool, ahead: Int) {
         let p = UnsafePointer(net.parameters.pointer)

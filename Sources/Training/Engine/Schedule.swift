@@ -85,7 +85,8 @@ struct Schedule {
         func batchRows(by size: Int) -> [Range<Int>] {
             stride(from: 0, to: batchSize, by: size).map { $0..<min($0 + size, batchSize) }
         }
-        let rowItems = batchRows(by: WorkItemSizes.rowsPerItem(batchSize: batchSize, workers: workers))
+        let rowItems = batchRows(by: WorkItemSizes.rowsPerItem(batchSize: batchSize, workers: workers,
+                                                                maximumTiles: WorkItemSizes.maximumRowTiles(spec)))
         let forwardRows = batchRows(by: WorkItemSizes.forwardRowsPerItem(batchSize: batchSize, groupWorkers: groups.map(\.count).max()!))
 
         // Progress groups (sparse input): 0..<blocks, W1 items done per k-block (its forward items
@@ -230,9 +231,28 @@ public enum WorkItemSizes {
     /// (`CoreRoundTrip`: several hundred nanoseconds instead of about 100). With 2 workers, 18-row
     /// row items and 25-row forward items (38 items per iteration instead of 61) take less time in
     /// both states, most in the slow one.
-    public static func rowsPerItem(batchSize: Int, workers: Int) -> Int {
+    ///
+    /// A wide network (`maximumRowTiles`) allows items of up to 8 tiles: each row item reads every
+    /// W of the network, and from a few megabytes of W per 18 rows that read, not the arithmetic,
+    /// would set the row phase's speed.
+    public static func rowsPerItem(batchSize: Int, workers: Int, maximumTiles: Int = 3) -> Int {
         let share = (batchSize + 3 * workers - 1) / (3 * workers)
-        return min(3, max(1, (share + GEMM.mr - 1) / GEMM.mr)) * GEMM.mr
+        return min(maximumTiles, max(1, (share + GEMM.mr - 1) / GEMM.mr)) * GEMM.mr
+    }
+
+    /// The most register tiles a row item of `spec`'s network holds: 3 while every layer's W has
+    /// fewer than 128 K weights (512 KB, so it stays in a core's L2 from one item to the next), 8
+    /// (48 rows, `GEMM.panelOuterRows`) for a wider network, whose row items then read each W once
+    /// per 48 rows (`rowsPerPass`).
+    public static func maximumRowTiles(_ spec: NetworkSpec) -> Int {
+        ParameterLayout(spec).layers.contains { $0.inputs * $0.outputs >= 128 * 1024 } ? GEMM.panelOuterRows / GEMM.mr : 3
+    }
+
+    /// Rows the row phase computes per pass through the layers (`Backprop.rowPhase`): one register
+    /// tile for a narrow network, where W stays in cache and small passes keep few written lines
+    /// waiting; a whole item of a wide one, so the pass's GEMMs read each W once.
+    public static func rowsPerPass(_ spec: NetworkSpec) -> Int {
+        maximumRowTiles(spec) > 3 ? GEMM.panelOuterRows : GEMM.mr
     }
 
     /// Rows per forward item (one k-block of x·W1) when `groupWorkers` workers share a k-block:

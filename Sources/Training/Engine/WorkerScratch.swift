@@ -10,9 +10,11 @@ public final class WorkerScratch: @unchecked Sendable {
     public let sparseAccumulator: FloatBuffer
     /// Floats per row of the sparse kernels' accumulators.
     public let sparseStride: Int
-    /// One tile of `GEMM.mr` rows of the row phase: every hidden layer's z and d, the logits and dy,
+    /// One pass of the row phase, `passRows` rows: every hidden layer's z and d, the logits and dy,
     /// computed here and then copied to the batch's buffers (`Backprop.rowPhase` says why).
     let tile: BufferTable
+    /// Rows per pass of the row phase (`WorkItemSizes.rowsPerPass`).
+    public let passRows: Int
     let layers: Int
 
     /// `batchSize` sizes the sparse accumulator (one sum per GEMM k-block of the batch).
@@ -24,8 +26,10 @@ public final class WorkerScratch: @unchecked Sendable {
         let copies = GEMM.kBlockCount(batchSize) > 1 ? 2 : 1
         sparseAccumulator = FloatBuffer(count: SparseRows.blockWidth * sparseStride * copies)
         // z_l (l < L − 1), d_l (l < L), then the logits.
-        tile = BufferTable(counts: layers.dropLast().map { GEMM.mr * $0.outputs } + layers.map { GEMM.mr * $0.outputs }
-            + [GEMM.mr * layers.last!.outputs])
+        let rows = WorkItemSizes.rowsPerPass(layout.spec)
+        passRows = rows
+        tile = BufferTable(counts: layers.dropLast().map { rows * $0.outputs } + layers.map { rows * $0.outputs }
+            + [rows * layers.last!.outputs])
     }
 
     deinit { tile.deallocate() }
