@@ -43,10 +43,7 @@ struct EndToEndBenchmark: ParsableCommand {
 
     struct Workload {
         var key: String
-        var hidden: [Int]
-        var activation: ActivationKind = .sigmoid
-        var initialization: Initialization = .lecture
-        var batch: Int
+        var network: BenchNetwork
         var iterations: Int
         var input: InputChoice
     }
@@ -102,10 +99,9 @@ struct EndToEndBenchmark: ParsableCommand {
         let mnist = try MNIST.loadEmbedded()
         print("machine: \(machineDescription()), \(topology.usableCPUCount) allowed CPU(s), kernels \(kernels.variant.summary), peak at \(widestVectors)")
         let all = [
-            Workload(key: "lecture", hidden: [100], batch: 100, iterations: iterations, input: .auto),
-            Workload(key: "heavy", hidden: [1024], batch: 1000, iterations: 200, input: .dense),
-            // The layers above the first hold 2.1 of its 2.9 million weights: 8.1 GFLOP per iteration.
-            Workload(key: "deep", hidden: [1024, 1024, 1024], activation: .relu, initialization: .he, batch: 512, iterations: 60, input: .dense),
+            Workload(key: "lecture", network: .lecture, iterations: iterations, input: .auto),
+            Workload(key: "heavy", network: .heavy, iterations: 200, input: .dense),
+            Workload(key: "deep", network: .deep, iterations: 60, input: .dense),
         ]
         let numpyMissing = noNumpy ? "numpy peer skipped (--no-numpy)" : NumpyPeer.unavailableReason
         if let numpyMissing { print(numpyMissing) }
@@ -125,24 +121,18 @@ struct EndToEndBenchmark: ParsableCommand {
     /// Times one workload: `repeats` rounds of (FMA peak, ptrain run, numpy run), so a change in the
     /// shared machine's load moves the run, its floor and its peer alike.
     func measure(_ w: Workload, mnist: MNIST, kernels: KernelSet, topology: Topology, numpy: Bool) -> Record {
-        var config = TrainingConfiguration()
-        config.hidden = w.hidden
-        config.activation = w.activation
-        config.initialization = w.initialization
-        config.batchSize = w.batch
-        config.iterations = w.iterations
-        config.input = w.input
-        config.workers = workers
-        let widths = [784] + w.hidden + [10]
-        let flops = flopsPerIteration(widths: widths, batch: w.batch)
+        let net = w.network
+        let config = net.configuration(iterations: w.iterations, workers: workers, input: w.input)
+        let widths = net.widths
+        let flops = flopsPerIteration(widths: widths, batch: net.batch)
         let cores = min(workers, topology.usableCPUCount)
-        print("\n\(w.key): \(widths.map(String.init).joined(separator: "-")) \(w.activation.rawValue), batch \(w.batch), \(w.iterations) iterations, input \(w.input.rawValue), \(workers) workers; \(fixed(flops / 1e9, 3)) GFLOP per iteration (dense)")
+        print("\n\(w.key): \(widths.map(String.init).joined(separator: "-")) \(net.activation.rawValue), batch \(net.batch), \(w.iterations) iterations, input \(w.input.rawValue), \(workers) workers; \(fixed(flops / 1e9, 3)) GFLOP per iteration (dense)")
         _ = trainOnce(config, data: mnist.train, kernels: kernels, topology: topology)  // warm-up
         // numpy's faster BLAS thread setting, one run each.
         var numpyThreads: Int? = nil
         if numpy {
-            let probes = NumpyPeer.run(dtype: "float32", iterations: w.iterations, batchSize: w.batch, hidden: w.hidden,
-                                       activation: w.activation, initialization: w.initialization, threadSettings: Array(Set([1, cores])).sorted())
+            let probes = NumpyPeer.run(dtype: "float32", iterations: w.iterations, batchSize: net.batch, hidden: net.hidden,
+                                       activation: net.activation, initialization: net.initialization, threadSettings: Array(Set([1, cores])).sorted())
             for r in probes { print("  numpy float32, \(r.threads) BLAS thread(s): \(fixed(r.train_seconds, 2)) s") }
             numpyThreads = probes.min { $0.train_seconds < $1.train_seconds }.flatMap { Int($0.threads) }
         }
@@ -150,8 +140,8 @@ struct EndToEndBenchmark: ParsableCommand {
         for _ in 0..<repeats {
             peaks.append(fmaPeak(threads: cores, repeats: 1).median)
             runs.append(trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds)
-            if let threads = numpyThreads, let r = NumpyPeer.run(dtype: "float32", iterations: w.iterations, batchSize: w.batch, hidden: w.hidden,
-                                                                activation: w.activation, initialization: w.initialization, threadSettings: [threads]).first {
+            if let threads = numpyThreads, let r = NumpyPeer.run(dtype: "float32", iterations: w.iterations, batchSize: net.batch, hidden: net.hidden,
+                                                                activation: net.activation, initialization: net.initialization, threadSettings: [threads]).first {
                 peers.append(r.train_seconds)
                 peerAccuracy = r.test_accuracy
             }
@@ -162,7 +152,7 @@ struct EndToEndBenchmark: ParsableCommand {
         let fraction = Stats(zip(runs, peaks).map { flops * Double(w.iterations) / $0 / ($1 * 1e9) }).median
         print("  FMA peak on \(cores) core(s) before each run: median \(fixed(peak.median)) GFLOP/s (min \(fixed(peak.min)), max \(fixed(peak.max)))")
         print("  ptrain: median \(fixed(times.median, 2)) s (min \(fixed(times.min, 2)), max \(fixed(times.max, 2))), \(fixed(flops * Double(w.iterations) / times.median / 1e9)) GFLOP/s, \(fixed(100 * fraction))% of the peak (paired), test accuracy \(accuracy)")
-        var record = Record(workload: w.key, widths: widths, activation: w.activation.rawValue, batch_size: w.batch, iterations: w.iterations,
+        var record = Record(workload: w.key, widths: widths, activation: net.activation.rawValue, batch_size: net.batch, iterations: w.iterations,
                             input: w.input.rawValue, workers: workers, flops_per_iteration: flops, peak_gflops: peak, seconds: times,
                             fraction_of_peak: fraction, test_accuracy: accuracy)
         if peers.count == runs.count, let threads = numpyThreads {

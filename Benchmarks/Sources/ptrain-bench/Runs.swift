@@ -11,6 +11,38 @@ import Training
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent()
 
+/// A network the benchmarks train and its usual batch, defined once for every benchmark that runs it.
+struct BenchNetwork {
+    var hidden: [Int]
+    var activation: ActivationKind = .sigmoid
+    var initialization: Initialization = .lecture
+    var batch: Int
+
+    /// The lecture's 784-100-10 sigmoid net, batch 100.
+    static let lecture = BenchNetwork(hidden: [100], batch: 100)
+    /// 784-1024-10 sigmoid, batch 1000: 3.27 GFLOP per iteration (`flopsPerIteration`).
+    static let heavy = BenchNetwork(hidden: [1024], batch: 1000)
+    /// 784-1024-1024-1024-10 ReLU with He weights, batch 512: the layers above the first hold 2.1 of
+    /// its 2.9 million weights; 8.1 GFLOP per iteration.
+    static let deep = BenchNetwork(hidden: [1024, 1024, 1024], activation: .relu, initialization: .he, batch: 512)
+
+    /// Every layer's width, MNIST's 784 inputs to its 10 classes.
+    var widths: [Int] { [784] + hidden + [10] }
+
+    /// A run of this network (`batch` overrides the usual batch, as weak scaling does).
+    func configuration(batch: Int? = nil, iterations: Int, workers: Int, input: InputChoice = .auto) -> TrainingConfiguration {
+        var config = TrainingConfiguration()
+        config.hidden = hidden
+        config.activation = activation
+        config.initialization = initialization
+        config.batchSize = batch ?? self.batch
+        config.iterations = iterations
+        config.workers = workers
+        config.input = input
+        return config
+    }
+}
+
 /// One in-process training run with the engine ptrain uses; returns its outcome (the train time
 /// excludes loading and evaluation).
 func trainOnce(_ config: TrainingConfiguration, data: LabeledImages, kernels: KernelSet, topology: Topology) -> TrainingOutcome {

@@ -31,9 +31,7 @@ struct ScalingBenchmark: ParsableCommand {
     struct Scenario {
         var key: String
         var name: String
-        var hidden: [Int]
-        var activation: ActivationKind = .sigmoid
-        var initialization: Initialization = .lecture
+        var network: BenchNetwork
         /// Global batch for a worker count.
         var batch: (Int) -> Int
         var iterations: Int
@@ -138,13 +136,10 @@ struct ScalingBenchmark: ParsableCommand {
         if counts.last! < 2 * cores { counts.append(2 * cores) }
         print("scaling on \(cores) allowed CPU(s) (\(topology.nodes.count) NUMA node(s), \(topology.source)), kernels \(kernels.variant.rawValue), \(repeats) runs per point")
         let all = [
-            Scenario(key: "default", name: "strong: default run (batch 100, hidden 100)", hidden: [100], batch: { _ in 100 }, iterations: 10_000, weak: false),
-            Scenario(key: "heavy", name: "strong: heavy (batch 1000, hidden 1024)", hidden: [1024], batch: { _ in 1000 }, iterations: 200, weak: false),
-            // A deep ReLU net, where the layers above the first (2.1 of its 2.9 million weights)
-            // dominate: 784-1024-1024-1024-10, 8.1 GFLOP per iteration (`flopsPerIteration`).
-            Scenario(key: "deep", name: "strong: deep (batch 512, 784-1024-1024-1024-10 relu)", hidden: [1024, 1024, 1024],
-                     activation: .relu, initialization: .he, batch: { _ in 512 }, iterations: 20, weak: false),
-            Scenario(key: "weak", name: "weak: 100 rows per worker (hidden 100)", hidden: [100], batch: { 100 * $0 }, iterations: 2000, weak: true),
+            Scenario(key: "default", name: "strong: default run (batch 100, hidden 100)", network: .lecture, batch: { _ in 100 }, iterations: 10_000, weak: false),
+            Scenario(key: "heavy", name: "strong: heavy (batch 1000, hidden 1024)", network: .heavy, batch: { _ in 1000 }, iterations: 200, weak: false),
+            Scenario(key: "deep", name: "strong: deep (batch 512, 784-1024-1024-1024-10 relu)", network: .deep, batch: { _ in 512 }, iterations: 20, weak: false),
+            Scenario(key: "weak", name: "weak: 100 rows per worker (hidden 100)", network: .lecture, batch: { 100 * $0 }, iterations: 2000, weak: true),
         ]
         // The CPUs the engine's N = `cores` workers are pinned to: the limit rounds' independent runs use the same.
         let cpus = Placement(topology: topology, workers: cores, policy: .spread).slots.compactMap(\.cpu)
@@ -165,14 +160,7 @@ struct ScalingBenchmark: ParsableCommand {
             print("\n\(s.name), \(s.iterations) iterations")
             print("workers  batch   samples/s median      min       max   speedup  paired  efficiency  | per iteration per worker (µs): compute  reduction  sync  other")
             func configuration(workers n: Int) -> TrainingConfiguration {
-                var config = TrainingConfiguration()
-                config.hidden = s.hidden
-                config.activation = s.activation
-                config.initialization = s.initialization
-                config.batchSize = s.batch(n)
-                config.iterations = s.iterations
-                config.workers = n
-                return config
+                s.network.configuration(batch: s.batch(n), iterations: s.iterations, workers: n)
             }
             // Rounds: each round runs every worker count once, in turn, so a change in the shared
             // machine's speed between minutes reaches all counts alike instead of whichever count
@@ -198,8 +186,8 @@ struct ScalingBenchmark: ParsableCommand {
                 let paired = Stats(zip(rates, baseRates).map { $0 / $1 }).median
                 let efficiency = s.weak ? stats.median / (base * Double(n)) : speedup / Double(n)
                 let us = 1e6 / Double(s.iterations)
-                let p = Point(scenario: s.name, workers: n, batch_size: config.batchSize, hidden: s.hidden[0],
-                              layers: [784] + s.hidden + [10], iterations: s.iterations,
+                let p = Point(scenario: s.name, workers: n, batch_size: config.batchSize, hidden: s.network.hidden[0],
+                              layers: s.network.widths, iterations: s.iterations,
                               samples_per_second_median: stats.median, samples_per_second_min: stats.min, samples_per_second_max: stats.max,
                               speedup: speedup, speedup_paired: paired, efficiency: efficiency,
                               compute_us: median.phases.compute * us, reduction_us: median.phases.reduction * us,
