@@ -235,7 +235,7 @@ public enum WorkItemSizes {
     /// A wide network (`maximumRowTiles`) allows items of up to 8 tiles: each row item reads every
     /// W of the network, and from a few megabytes of W per 18 rows that read, not the arithmetic,
     /// would set the row phase's speed.
-    public static func rowsPerItem(batchSize: Int, workers: Int, maximumTiles: Int = 3) -> Int {
+    public static func rowsPerItem(batchSize: Int, workers: Int, maximumTiles: Int = narrowRowTiles) -> Int {
         let share = (batchSize + 3 * workers - 1) / (3 * workers)
         return min(maximumTiles, max(1, (share + GEMM.mr - 1) / GEMM.mr)) * GEMM.mr
     }
@@ -245,14 +245,18 @@ public enum WorkItemSizes {
     /// (48 rows, `GEMM.panelOuterRows`) for a wider network, whose row items then read each W once
     /// per 48 rows (`rowsPerPass`).
     public static func maximumRowTiles(_ spec: NetworkSpec) -> Int {
-        ParameterLayout(spec).layers.contains { $0.inputs * $0.outputs >= 128 * 1024 } ? GEMM.panelOuterRows / GEMM.mr : 3
+        ParameterLayout(spec).layers.contains { $0.inputs * $0.outputs >= 128 * 1024 } ? GEMM.panelOuterRows / GEMM.mr : narrowRowTiles
     }
+
+    /// The most register tiles per row item of a narrow network (18 rows).
+    public static let narrowRowTiles = 3
 
     /// Rows the row phase computes per pass through the layers (`Backprop.rowPhase`): one register
     /// tile for a narrow network, where W stays in cache and small passes keep few written lines
     /// waiting; a whole item of a wide one, so the pass's GEMMs read each W once.
     public static func rowsPerPass(_ spec: NetworkSpec) -> Int {
-        maximumRowTiles(spec) > 3 ? GEMM.panelOuterRows : GEMM.mr
+        let tiles = maximumRowTiles(spec)
+        return (tiles == narrowRowTiles ? 1 : tiles) * GEMM.mr
     }
 
     /// Rows per forward item (one k-block of x·W1) when `groupWorkers` workers share a k-block:
