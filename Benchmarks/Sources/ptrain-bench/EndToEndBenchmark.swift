@@ -17,7 +17,7 @@ struct EndToEndBenchmark: ParsableCommand {
         discussion: """
             Workloads: lecture (the default run: 784-100-10 sigmoid, batch 100, input auto), heavy (784-1024-10
             sigmoid, batch 1000, 200 iterations, --input dense) and deep (784-1024-1024-1024-10 ReLU, He, batch 512,
-            60 iterations, --input dense). Each timed ptrain run is paired with the FMA peak of the same cores measured
+            60 iterations, --input dense) and fashion (the default run on Fashion-MNIST, --fashion-mnist; skipped with a note             when absent). Each timed ptrain run is paired with the FMA peak of the same cores measured
             just before it and alternates with numpy's same loop (Benchmarks/reference/two_layer_net.py) at its
             faster BLAS thread count. The lecture workload also reports start-up time, accuracy against the Float64
             reference path, sparse against dense input and peak memory. Writes e2e.json to --output.
@@ -32,8 +32,11 @@ struct EndToEndBenchmark: ParsableCommand {
     @Option(help: "Workers of the timed runs (the targets use 2 on a 2-core machine).")
     var workers = 2
 
-    @Option(parsing: .upToNextOption, help: "Workloads to run, of: lecture, heavy, deep.")
-    var workloads = ["lecture", "heavy", "deep"]
+    @Option(parsing: .upToNextOption, help: "Workloads to run, of: lecture, heavy, deep, fashion.")
+    var workloads = ["lecture", "heavy", "deep", "fashion"]
+
+    @Option(name: .customLong("fashion-mnist"), help: ArgumentHelp("Fashion-MNIST's IDX files for the fashion workload (Debian: apt-get install dataset-fashion-mnist).", valueName: "dir"))
+    var fashionMNIST = FashionMNIST.defaultFolder
 
     @Flag(help: "Skip the numpy peer.")
     var noNumpy = false
@@ -46,11 +49,15 @@ struct EndToEndBenchmark: ParsableCommand {
         var network: BenchNetwork
         var iterations: Int
         var input: InputChoice
+        /// The IDX folder of its data; nil: the embedded MNIST.
+        var data: String? = nil
     }
 
     /// One workload's results in e2e.json.
     struct Record: Codable {
         var workload: String
+        /// The training set ("mnist", "fashion-mnist").
+        var dataset: String?
         var widths: [Int]
         var activation: String
         var batch_size: Int
@@ -88,8 +95,8 @@ struct EndToEndBenchmark: ParsableCommand {
     }
 
     func validate() throws {
-        let unknown = workloads.filter { !["lecture", "heavy", "deep"].contains($0) }
-        guard unknown.isEmpty else { throw ValidationError("--workloads: unknown \(unknown.joined(separator: ", ")); choose from lecture, heavy, deep") }
+        let unknown = workloads.filter { !["lecture", "heavy", "deep", "fashion"].contains($0) }
+        guard unknown.isEmpty else { throw ValidationError("--workloads: unknown \(unknown.joined(separator: ", ")); choose from lecture, heavy, deep, fashion") }
         guard repeats >= 1, iterations >= 1, workers >= 1 else { throw ValidationError("--repeats, --iterations and --workers must be at least 1") }
     }
 
@@ -102,13 +109,21 @@ struct EndToEndBenchmark: ParsableCommand {
             Workload(key: "lecture", network: .lecture, iterations: iterations, input: .auto),
             Workload(key: "heavy", network: .heavy, iterations: 200, input: .dense),
             Workload(key: "deep", network: .deep, iterations: 60, input: .dense),
+            Workload(key: "fashion", network: .lecture, iterations: iterations, input: .auto, data: fashionMNIST),
         ]
         let numpyMissing = noNumpy ? "numpy peer skipped (--no-numpy)" : NumpyPeer.unavailableReason
         if let numpyMissing { print(numpyMissing) }
         var records: [Record] = []
         for w in all where workloads.contains(w.key) {
             if w.key == "lecture" { try lectureDetails(mnist: mnist, kernels: kernels, topology: topology) }
-            records.append(measure(w, mnist: mnist, kernels: kernels, topology: topology, numpy: numpyMissing == nil))
+            var data = mnist
+            if let folder = w.data {
+                switch FashionMNIST.load(folder) {
+                case .success(let set): data = set
+                case .failure(let reason): print("\n\(w.key): \(reason)"); continue
+                }
+            }
+            records.append(measure(w, dataset: data, kernels: kernels, topology: topology, numpy: numpyMissing == nil))
         }
         let document = Document(date: ISO8601DateFormatter().string(from: Date()),
                                 command: benchCommand,
@@ -120,39 +135,39 @@ struct EndToEndBenchmark: ParsableCommand {
 
     /// Times one workload: `repeats` rounds of (FMA peak, ptrain run, numpy run), so a change in the
     /// shared machine's load moves the run, its floor and its peer alike.
-    func measure(_ w: Workload, mnist: MNIST, kernels: KernelSet, topology: Topology, numpy: Bool) -> Record {
+    func measure(_ w: Workload, dataset: MNIST, kernels: KernelSet, topology: Topology, numpy: Bool) -> Record {
         let net = w.network
         let config = net.configuration(iterations: w.iterations, workers: workers, input: w.input)
         let widths = net.widths
         let flops = flopsPerIteration(widths: widths, batch: net.batch)
         let cores = min(workers, topology.usableCPUCount)
-        print("\n\(w.key): \(widths.map(String.init).joined(separator: "-")) \(net.activation.rawValue), batch \(net.batch), \(w.iterations) iterations, input \(w.input.rawValue), \(workers) workers; \(fixed(flops / 1e9, 3)) GFLOP per iteration (dense)")
-        _ = trainOnce(config, data: mnist.train, kernels: kernels, topology: topology)  // warm-up
+        print("\n\(w.key)\(w.data.map { " (\($0))" } ?? ""): \(widths.map(String.init).joined(separator: "-")) \(net.activation.rawValue), batch \(net.batch), \(w.iterations) iterations, input \(w.input.rawValue), \(workers) workers; \(fixed(flops / 1e9, 3)) GFLOP per iteration (dense)")
+        _ = trainOnce(config, data: dataset.train, kernels: kernels, topology: topology)  // warm-up
         // numpy's faster BLAS thread setting, one run each.
         var numpyThreads: Int? = nil
         if numpy {
             let probes = NumpyPeer.run(dtype: "float32", iterations: w.iterations, batchSize: net.batch, hidden: net.hidden,
-                                       activation: net.activation, initialization: net.initialization, threadSettings: Array(Set([1, cores])).sorted())
+                                       activation: net.activation, initialization: net.initialization, data: w.data, threadSettings: Array(Set([1, cores])).sorted())
             for r in probes { print("  numpy float32, \(r.threads) BLAS thread(s): \(fixed(r.train_seconds, 2)) s") }
             numpyThreads = probes.min { $0.train_seconds < $1.train_seconds }.flatMap { Int($0.threads) }
         }
         var peaks: [Double] = [], runs: [Double] = [], peers: [Double] = [], peerAccuracy: Double? = nil
         for _ in 0..<repeats {
             peaks.append(fmaPeak(threads: cores, repeats: 1).median)
-            runs.append(trainOnce(config, data: mnist.train, kernels: kernels, topology: topology).trainSeconds)
+            runs.append(trainOnce(config, data: dataset.train, kernels: kernels, topology: topology).trainSeconds)
             if let threads = numpyThreads, let r = NumpyPeer.run(dtype: "float32", iterations: w.iterations, batchSize: net.batch, hidden: net.hidden,
-                                                                activation: net.activation, initialization: net.initialization, threadSettings: [threads]).first {
+                                                                activation: net.activation, initialization: net.initialization, data: w.data, threadSettings: [threads]).first {
                 peers.append(r.train_seconds)
                 peerAccuracy = r.test_accuracy
             }
         }
         let builder = RunBuilder(kernels: kernels, topology: topology)
-        let accuracy = builder.evaluate(builder.train(config, on: mnist.train).net, on: mnist.test).accuracy
+        let accuracy = builder.evaluate(builder.train(config, on: dataset.train).net, on: dataset.test).accuracy
         let peak = Stats(peaks), times = Stats(runs)
         let fraction = Stats(zip(runs, peaks).map { flops * Double(w.iterations) / $0 / ($1 * 1e9) }).median
         print("  FMA peak on \(cores) core(s) before each run: median \(fixed(peak.median)) GFLOP/s (min \(fixed(peak.min)), max \(fixed(peak.max)))")
         print("  ptrain: median \(fixed(times.median, 2)) s (min \(fixed(times.min, 2)), max \(fixed(times.max, 2))), \(fixed(flops * Double(w.iterations) / times.median / 1e9)) GFLOP/s, \(fixed(100 * fraction))% of the peak (paired), test accuracy \(accuracy)")
-        var record = Record(workload: w.key, widths: widths, activation: net.activation.rawValue, batch_size: net.batch, iterations: w.iterations,
+        var record = Record(workload: w.key, dataset: w.data == nil ? "mnist" : "fashion-mnist", widths: widths, activation: net.activation.rawValue, batch_size: net.batch, iterations: w.iterations,
                             input: w.input.rawValue, workers: workers, flops_per_iteration: flops, peak_gflops: peak, seconds: times,
                             fraction_of_peak: fraction, test_accuracy: accuracy)
         if peers.count == runs.count, let threads = numpyThreads {

@@ -23,12 +23,12 @@ enum NumpyPeer {
         return r == nil ? "\(python) with numpy not found (set PTRAIN_PYTHON to a python that has it): numpy peer skipped" : nil
     }
 
-    /// Runs the script once per BLAS thread setting and returns every result (the caller takes the fastest).
+    /// Runs the script on `data` (an IDX folder; nil: the embedded MNIST) once per BLAS thread setting and returns every result (the caller takes the fastest).
     static func run(dtype: String, iterations: Int, batchSize: Int, hidden: [Int], activation: ActivationKind = .sigmoid,
-                    initialization: Initialization = .lecture, threadSettings: [Int]) -> [NumpyResult] {
+                    initialization: Initialization = .lecture, data: String? = nil, threadSettings: [Int]) -> [NumpyResult] {
         threadSettings.compactMap { threads in
             let env = ["OPENBLAS_NUM_THREADS": String(threads), "OMP_NUM_THREADS": String(threads), "MKL_NUM_THREADS": String(threads)]
-            guard let out = shell([python, script, repositoryRoot.appendingPathComponent("Sources/Dataset/Resources/MNIST").path,
+            guard let out = shell([python, script, data ?? repositoryRoot.appendingPathComponent("Sources/Dataset/Resources/MNIST").path,
                                    "--iterations", String(iterations), "--batch-size", String(batchSize), "--hidden", hidden.map(String.init).joined(separator: ","),
                                    "--activation", activation.rawValue, "--init", initialization.rawValue,
                                    "--dtype", dtype], environment: env) else { return nil }
