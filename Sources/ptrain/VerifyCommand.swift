@@ -42,8 +42,11 @@ struct VerifyCommand: ParsableCommand {
         let spec = builder.spec(base, for: dataset.train)
         func fresh() -> Network { builder.initialNetwork(base, for: dataset.train) }
         // The input `auto` picks, resolved once (between the densities it does not decide, it times
-        // both), so every run below but one uses it and that one the other.
-        let chosen = try? InputChoice.auto.resolve(for: dataset.train, timing: (spec, kernels.functions)).get()
+        // both, for the largest worker count compared), so every run below but one uses it and
+        // that one the other.
+        let trial = InputTrial(configuration: hyper.configuration(workers: workerCounts.max() ?? 1, placement: .spread, trainCount: dataset.train.count),
+                               kernels: kernels, topology: builder.topology)
+        let chosen = try? InputChoice.auto.resolve(for: dataset.train, trial: trial).get()
         let usual = chosen.flatMap { InputChoice(rawValue: $0.rawValue) } ?? .auto
         /// Trains `net` (and `state`) from `start` with `workers` until iteration `end` of the
         /// whole run (a stop requested after iteration `end`, as a SIGINT would: the schedule is

@@ -221,13 +221,36 @@ final class SparseTests: XCTestCase {
         XCTAssertEqual(try InputChoice.dense.resolve(for: sparse).get(), .dense)
         let huge = LabeledImages(count: 1, rows: 1, columns: 70_000, pixels: [UInt8](repeating: 0, count: 70_000), labels: [0])
         XCTAssertEqual(try InputChoice.auto.resolve(for: huge).get(), .dense)
-        // Between `sparseUpTo` and `denseFrom` auto times both (which one wins is a matter of speed,
-        // shown in docs/kernels.md, not here): dense without a network to time.
+        // Between `sparseUpTo` and `denseFrom` auto measures both (which one wins is a matter of
+        // speed, shown by `ptrain-bench input`, not here): dense without a run to measure.
         let middling = randomImages(&random, count: 200, pixels: 784, density: 0.5)
         XCTAssertEqual(try InputChoice.auto.resolve(for: middling).get(), .dense)
-        let spec = NetworkSpec(input: 784, hidden: [100], output: 10)
-        XCTAssertNoThrow(try InputChoice.auto.resolve(for: middling, timing: (spec, supportedKernelSets.first!.functions)).get())
+        var config = TrainingConfiguration()
+        config.batchSize = 20
+        config.workers = 2
+        let trial = InputTrial(configuration: config, kernels: supportedKernelSets.first!, topology: Topology.discover())
+        XCTAssertNoThrow(try InputChoice.auto.resolve(for: middling, trial: trial).get())
         guard case .failure(let error) = InputChoice.sparse.resolve(for: huge) else { return XCTFail("70,000 pixels cannot be sparse") }
         XCTAssert(error.message.contains("--input dense"), error.message)
+    }
+
+    /// The cost model's arithmetic: setup + time per iteration x iterations, the lower wins; a
+    /// sparse input whose rows take long to build loses a short run and wins a long one.
+    func testAutoCostModelWeighsSetupAgainstIterations() {
+        let dense = (setup: 0.01, perIteration: 0.001), sparse = (setup: 0.2, perIteration: 0.0008)
+        XCTAssertEqual(InputCalibration.cheaper(dense: dense, sparse: sparse, iterations: 100), .dense)
+        XCTAssertEqual(InputCalibration.cheaper(dense: dense, sparse: sparse, iterations: 10_000), .sparse)
+        XCTAssertEqual(InputCalibration.cheaper(dense: dense, sparse: dense, iterations: 10), .dense, "a tie reads dense")
+    }
+
+    /// The trials' images are evenly spaced over the set, so a set sorted by class gives every class.
+    func testAutoTrialSampleSpansTheSet() {
+        let images = LabeledImages(count: 10_000, rows: 1, columns: 2, pixels: (0..<20_000).map { UInt8($0 / 2 % 256) },
+                                   labels: (0..<10_000).map { UInt8($0 / 1_000) })
+        let sample = InputCalibration.evenlySpaced(images, count: 2_000)
+        XCTAssertEqual(sample.count, 2_000)
+        XCTAssertEqual(Set(sample.labels), Set(0..<10))
+        XCTAssertEqual(Array(sample.pixels[2..<4]), Array(images.pixels[10..<12]), "image 1 of the sample is image 5 of the set")
+        XCTAssertEqual(InputCalibration.evenlySpaced(images, count: 20_000).count, 10_000)
     }
 }

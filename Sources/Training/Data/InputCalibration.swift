@@ -1,81 +1,148 @@
 import Dataset
 import Kernels
 import Model
+import Parallel
 
-/// How `--input auto` decides where the data's density alone does not: by timing both encodings
-/// on this machine, with this network and kernel variant.
+/// The run `--input auto` calibrates its choice for: its configuration (network, batch, workers,
+/// placement, optimizer), kernel variant and CPUs.
+public struct InputTrial: Sendable {
+    /// The run's configuration; its `input` is ignored.
+    public var configuration: TrainingConfiguration
+    /// The run's kernel variant.
+    public var kernels: KernelSet
+    /// The CPUs its workers are placed on.
+    public var topology: Topology
+
+    /// The trial of a run of `configuration` with `kernels` on `topology`.
+    public init(configuration: TrainingConfiguration, kernels: KernelSet, topology: Topology) {
+        self.configuration = configuration
+        self.kernels = kernels
+        self.topology = topology
+    }
+}
+
+/// How `--input auto` decides where the data's density alone does not: a cost model of the whole
+/// run, calibrated by measuring the engine itself on this machine.
 ///
 /// Below `sparseUpTo` the sparse kernels win by a margin no machine has reversed (MNIST, density
-/// 0.19, trains about 2x faster sparse), above `denseFrom` the dense GEMM does; in between the
+/// 0.19, trains about 2x faster sparse), above `denseFrom` the dense GEMM does. In between, the
 /// break-even moves with the CPU (Fashion-MNIST, density 0.50, has trained faster dense on some
-/// hosts of this machine kind and faster sparse on others) and with the network's first width. There, one batch's gradient through the engine's row and parameter phases
-/// (every layer's kernels as a run uses them; only layer one differs between the two) is timed on
-/// up to `calibrationRows` images of the set, each encoding `repeats` times in alternation, and the
-/// encoding with the lower best time is chosen. The choice changes no bit of the result (the sparse
-/// kernels run the dense GEMM's chains minus their zero terms), only the speed.
+/// hosts of this machine kind and faster sparse on others), the network's widths, the batch and
+/// the worker count: the two inputs run different work items, which overlap differently on the
+/// workers (a sparse run computes the next batch's layer one on each k-block's home worker while
+/// the others reduce). A timing of one batch's gradient on one thread missed that: it put the
+/// sparse input 20% behind on Fashion-MNIST where the 2-worker runs were level. So the model's
+/// terms are measured on the run's own engine:
+///
+///     cost(e) = setup(e) · N / n  +  t(e) · iterations
+///
+/// `t(e)`: the median time of an iteration of the run's configuration (network, batch, workers,
+/// placement, optimizer, kernels) with encoding e, in short trial runs on `trialImages` evenly
+/// spaced images of the set (n of the N images) with a throw-away network, after a warm-up; `setup(e)`: building
+/// the trial's loader (copying the pixels, or building the sparse rows), scaled to the whole set.
+/// Trials alternate dense, sparse, sparse, dense, so a drift of the shared machine's speed
+/// weighs on both; the last pair is skipped when the first already differs by more than
+/// `decisiveRatio`. The choice changes no bit of the result (the sparse kernels run the dense
+/// GEMM's chains minus their zero terms), only the speed.
 public enum InputCalibration {
     /// Density up to which `auto` reads sparse without timing.
     public static let sparseUpTo = 0.3
     /// Density from which `auto` reads dense without timing.
     public static let denseFrom = 0.7
-    /// Images in the timed batch.
-    public static let calibrationRows = 100
-    /// Timings per encoding, alternating; the best of each is compared.
-    public static let repeats = 5
+    /// Images in the trials' training set (at least two batches): enough that the batches draw
+    /// typical images, few enough that building their sparse rows is quick.
+    public static let trialImages = 2_000
+    /// A trial's first iterations, until they took this long (at least one), are not timed: a
+    /// dense run of the lecture's net runs its first few dozen iterations slower than the rest
+    /// (cold caches and pages), a sparse one hardly, and timing them favoured sparse.
+    public static let warmUpSeconds = 0.006
+    /// A trial then times iterations until they took this long (at least two). Four trials of
+    /// the default run then cost about 1.5% of it.
+    public static let trialSeconds = 0.006
+    /// Iterations of a trial at most (a bound the two time limits reach first for any network
+    /// whose iteration takes more than 12 µs).
+    public static let trialIterations = 1_000
+    /// When the first two trials' iteration times differ by more than this ratio the second pair
+    /// is not run.
+    public static let decisiveRatio = 1.25
 
-    /// The faster encoding for `images` (which `SparseImages.supports`) under `spec`, timed.
-    public static func measure(_ images: LabeledImages, spec: NetworkSpec, kernels: KernelFunctions) -> InputEncoding {
-        let rows = min(calibrationRows, images.count)
-        // Evenly spaced images, so a set sorted by class still gives a typical batch.
-        let chosen = (0..<rows).map { $0 * images.count / rows }
+    /// The encoding with the lower `cost` for a run of `trial` on `images` (which
+    /// `SparseImages.supports`), measured.
+    public static func measure(_ images: LabeledImages, trial: InputTrial) -> InputEncoding {
+        let sample = evenlySpaced(images, count: max(trialImages, 2 * trial.configuration.batchSize))
+        var setup: [InputEncoding: [Double]] = [:], iteration: [InputEncoding: [Double]] = [:]
+        func run(_ encoding: InputEncoding) {
+            let timed = time(sample, encoding, trial)
+            setup[encoding, default: []].append(timed.setup)
+            iteration[encoding, default: []].append(timed.iteration)
+        }
+        run(.dense)
+        run(.sparse)
+        if max(iteration[.dense]![0], iteration[.sparse]![0]) <= decisiveRatio * min(iteration[.dense]![0], iteration[.sparse]![0]) {
+            run(.sparse)
+            run(.dense)
+        }
+        let scale = Double(images.count) / Double(sample.count)
+        let remaining = Double(trial.configuration.iterations)
+        return cheaper(dense: (setup[.dense]!.min()! * scale, iteration[.dense]!.min()!),
+                       sparse: (setup[.sparse]!.min()! * scale, iteration[.sparse]!.min()!), iterations: remaining)
+    }
+
+    /// The encoding with the lower setup + perIteration · iterations (dense on a tie: it needs no
+    /// sparse rows).
+    public static func cheaper(dense: (setup: Double, perIteration: Double), sparse: (setup: Double, perIteration: Double),
+                               iterations: Double) -> InputEncoding {
+        sparse.setup + sparse.perIteration * iterations < dense.setup + dense.perIteration * iterations ? .sparse : .dense
+    }
+
+    /// One trial: the seconds to build its trainer (the loader's copy of the images, in this
+    /// encoding) and the median seconds of its timed iterations.
+    static func time(_ sample: LabeledImages, _ encoding: InputEncoding, _ trial: InputTrial) -> (setup: Double, iteration: Double) {
+        var config = trial.configuration
+        config.input = encoding == .sparse ? .sparse : .dense
+        config.iterations = trialIterations
+        config.sampling = .replacement
+        let net = Network(spec: config.spec(input: sample.pixelsPerImage, classes: LabeledImages.classCount), seed: config.seed)
+        let built = MonotonicInstant.now
+        let trainer = Trainer(configuration: config, net: net, train: sample, kernels: trial.kernels, topology: trial.topology)
+        let setup = built.elapsed
+        let ends = IterationEnds(capacity: trialIterations)
+        let stop = trainer.stopRequest
+        _ = trainer.run { report in
+            if ends.isEmpty && report.elapsedSeconds < warmUpSeconds { return }
+            ends.append(report.elapsedSeconds)
+            if ends.count >= 3 && report.elapsedSeconds - ends.first >= trialSeconds { stop.set() }
+        }
+        return (setup, ends.medianInterval)
+    }
+
+    /// `count` evenly spaced images of `images` (all of them if it has no more), so a set sorted
+    /// by class still gives typical batches.
+    public static func evenlySpaced(_ images: LabeledImages, count: Int) -> LabeledImages {
+        guard count < images.count else { return images }
+        let chosen = (0..<count).map { $0 * images.count / count }
         let n = images.pixelsPerImage
         var pixels: [UInt8] = []
-        pixels.reserveCapacity(rows * n)
+        pixels.reserveCapacity(count * n)
         for image in chosen { pixels += images.pixels[image * n..<(image + 1) * n] }
-        let sample = LabeledImages(count: rows, rows: images.rows, columns: images.columns, pixels: pixels,
-                                   labels: chosen.map { images.labels[$0] })
-        let sparseImages = SparseImages(sample)
-        return withExtendedLifetime(sparseImages) {  // `rows` points into it
-            time(sample, sparseImages.rows, spec: spec, kernels: kernels)
-        }
+        return LabeledImages(count: count, rows: images.rows, columns: images.columns, pixels: pixels,
+                             labels: chosen.map { images.labels[$0] })
     }
+}
 
-    static func time(_ sample: LabeledImages, _ sparseRows: SparseRows, spec: NetworkSpec, kernels: KernelFunctions) -> InputEncoding {
-        let rows = sample.count, n = sample.pixelsPerImage
-        let net = Network(spec: spec, seed: 1)
-        let backprop = Backprop(kernels: kernels, layout: net.layout)
-        let dense = BatchBuffers(layout: net.layout, batchSize: rows)
-        let sparse = BatchBuffers(layout: net.layout, batchSize: rows, sparseInput: true)
-        for r in 0..<rows {
-            dense.setRow(r, image: r, label: Int32(sample.labels[r]))
-            sparse.setRow(r, image: r, label: Int32(sample.labels[r]), sparse: sparseRows)
-        }
-        let denseScratch = WorkerScratch(layout: net.layout), sparseScratch = WorkerScratch(layout: net.layout, batchSize: rows)
-        // The engine keeps the packed weights current through its updates rather than rebuilding
-        // them per batch: pack once, then time the two phases. The dense side includes normalizing
-        // the pixels into x, which the loader does for every batch.
-        backprop.packAll(net, dense)
-        backprop.packAll(net, sparse, input: .sparse(sparseRows))
-        func gradient(_ batch: BatchBuffers, _ scratch: WorkerScratch, _ input: BatchInput) {
-            backprop.rowPhase(net, batch, scratch, rows: 0..<rows, input: input)
-            for slice in ParameterSlice.all(spec) { backprop.parameterPhase(batch, scratch, slice: slice, input: input) }
-        }
-        func denseGradient() {
-            for r in 0..<rows { sample.copyNormalized(r, to: dense.x.pointer + r * n) }
-            gradient(dense, denseScratch, .dense)
-        }
-        func sparseGradient() { gradient(sparse, sparseScratch, .sparse(sparseRows)) }
-        var best = (dense: Double.infinity, sparse: Double.infinity)
-        for _ in 0..<repeats {
-            best.dense = min(best.dense, seconds(denseGradient))
-            best.sparse = min(best.sparse, seconds(sparseGradient))
-        }
-        return best.sparse < best.dense ? .sparse : .dense
-    }
-
-    static func seconds(_ body: () -> Void) -> Double {
-        let start = MonotonicInstant.now
-        body()
-        return start.elapsed
+/// When each iteration of a trial ended, written by the trial's serial step only (one thread at a
+/// time; the run's end orders the reads after it).
+private final class IterationEnds: @unchecked Sendable {
+    private var ends: [Double] = []
+    init(capacity: Int) { ends.reserveCapacity(capacity) }
+    func append(_ end: Double) { ends.append(end) }
+    var isEmpty: Bool { ends.isEmpty }
+    var count: Int { ends.count }
+    /// The end of the first iteration after the warm-up, where the timed part begins.
+    var first: Double { ends[0] }
+    /// The median time between consecutive ends (robust to a preempted iteration).
+    var medianInterval: Double {
+        let intervals = zip(ends.dropFirst(), ends).map { $0 - $1 }.sorted()
+        return intervals.isEmpty ? .infinity : intervals[intervals.count / 2]
     }
 }

@@ -6,8 +6,8 @@ import Model
 /// run the dense GEMM's multiply-add chains minus their zero terms, `KernelCore.SparseKernels`),
 /// so this is a speed setting, like `--workers`, and not part of a checkpoint's identity.
 public enum InputChoice: String, CaseIterable, Sendable, Codable {
-    /// Sparse on sparse data, dense on dense data, and in between whichever `InputCalibration`
-    /// times as faster on this machine for the run's network.
+    /// Sparse on sparse data, dense on dense data, and in between whichever `InputCalibration`'s
+    /// cost model, measured on this machine for the run, finds cheaper.
     case auto
     /// Normalize every pixel into a dense batch and multiply with the GEMM.
     case dense
@@ -16,9 +16,9 @@ public enum InputChoice: String, CaseIterable, Sendable, Codable {
 
     /// The encoding a run of `images` uses; a failure with a reason when `.sparse` cannot be
     /// honoured. `.auto` reads sparse up to a density of `InputCalibration.sparseUpTo`, dense above
-    /// `InputCalibration.denseFrom`, and in between times both with `timing`'s network and kernels
-    /// (without `timing` it reads dense there).
-    public func resolve(for images: LabeledImages, timing: (spec: NetworkSpec, kernels: KernelFunctions)? = nil)
+    /// `InputCalibration.denseFrom`, and in between measures both in short runs of `trial`
+    /// (without `trial` it reads dense there).
+    public func resolve(for images: LabeledImages, trial: InputTrial? = nil)
         -> Result<InputEncoding, InputChoiceError> {
         switch self {
         case .dense: return .success(.dense)
@@ -31,8 +31,8 @@ public enum InputChoice: String, CaseIterable, Sendable, Codable {
             guard SparseImages.supports(images) else { return .success(.dense) }
             let density = SparseImages.density(images)
             if density <= InputCalibration.sparseUpTo { return .success(.sparse) }
-            guard density <= InputCalibration.denseFrom, let timing else { return .success(.dense) }
-            return .success(InputCalibration.measure(images, spec: timing.spec, kernels: timing.kernels))
+            guard density <= InputCalibration.denseFrom, let trial else { return .success(.dense) }
+            return .success(InputCalibration.measure(images, trial: trial))
         }
     }
 }

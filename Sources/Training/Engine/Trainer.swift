@@ -319,7 +319,7 @@ struct LoopSetup {
 
     init(configuration: TrainingConfiguration, net: Network, train: LabeledImages, kernels: KernelSet, topology: Topology,
          optimizerState: OptimizerState?) {
-        switch configuration.input.resolve(for: train, timing: (net.spec, kernels.functions)) {
+        switch configuration.input.resolve(for: train, trial: InputTrial(configuration: configuration, kernels: kernels, topology: topology)) {
         case .success(let encoding): input = encoding
         case .failure(let error): preconditionFailure("\(error)")
         }
