@@ -170,9 +170,15 @@ public enum GEMM {
             let full = rows == mr
             let tile = full ? a.base + i0 * a.rowStride + k0 * a.columnStride : UnsafePointer(packAScratch)
             let (b0, b1) = tileB(V.self, b, panel: p, panels: panels, k: k, k0: k0)
+            let columns = min(2 * V.scalarCount, n - p * nr)
+            if columns <= V.scalarCount {
+                narrowKernel(M.self, V.self, kc: kc, a: tile, rowStep: full ? a.rowStride : 1, kStep: full ? a.columnStride : mr,
+                             b: b0, c: c.base + i0 * c.rowStride + p * nr, ldc: c.rowStride, rows: rows, columns: columns, end: finish)
+                return
+            }
             microKernel(M.self, V.self, kc: kc, a: tile, rowStep: full ? a.rowStride : 1, kStep: full ? a.columnStride : mr,
                         b0: b0, b1: b1, c: c.base + i0 * c.rowStride + p * nr, ldc: c.rowStride, rows: rows,
-                        columns: min(2 * V.scalarCount, n - p * nr), start: .zero, end: finish)
+                        columns: columns, start: .zero, end: finish)
         }
         if m <= panelOuterRows {
             for p in stride(from: 0, to: panels, by: tilePanels) {
@@ -183,6 +189,38 @@ public enum GEMM {
                 for p in stride(from: 0, to: panels, by: tilePanels) { tileProduct(t, panel: p) }
             }
         }
+    }
+
+    /// The register tile of a last tile that needs only its first vector (n = 100 leaves 4 columns
+    /// of a 16-wide AVX2 tile): 6 rows x 1 vector, `acc[r] = Σ_kk a[r·rowStep + kk·kStep] *
+    /// b[kk·16 ..< kk·16 + V.scalarCount]` from zero in increasing k, the chain `microKernel` runs
+    /// for the same element. Half the FMAs of a full tile, none of them on a second vector whose
+    /// lanes are never stored; six chains keep fewer FMAs in flight than twelve, so this tile
+    /// runs below the peak, but the full tile spends half its work on nothing.
+    @inlinable @inline(__always)
+    static func narrowKernel<M: MultiplyAdd, V: SIMD>(_: M.Type, _: V.Type, kc: Int, a: UnsafePointer<Float>, rowStep: Int, kStep: Int,
+                                                      b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                                      rows: Int, columns: Int, end: TileEnd) where V.Scalar == Float {
+        var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
+        var a0 = a, a3 = a + 3 * rowStep
+        let r1 = rowStep, r2 = 2 * rowStep
+        var bp = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            let v = bp.loadUnaligned(as: V.self)
+            var av = V(repeating: a0[0]); c0 = M.madd(c0, av, v)
+            av = V(repeating: a0[r1]); c1 = M.madd(c1, av, v)
+            av = V(repeating: a0[r2]); c2 = M.madd(c2, av, v)
+            av = V(repeating: a3[0]); c3 = M.madd(c3, av, v)
+            av = V(repeating: a3[r1]); c4 = M.madd(c4, av, v)
+            av = V(repeating: a3[r2]); c5 = M.madd(c5, av, v)
+            a0 += kStep
+            a3 += kStep
+            bp += nr * 4
+        }
+        let add = end == .addToC
+        storeRow(c, 0, c0, V(), rows, columns, add); storeRow(c + ldc, 1, c1, V(), rows, columns, add)
+        storeRow(c + 2 * ldc, 2, c2, V(), rows, columns, add); storeRow(c + 3 * ldc, 3, c3, V(), rows, columns, add)
+        storeRow(c + 4 * ldc, 4, c4, V(), rows, columns, add); storeRow(c + 5 * ldc, 5, c5, V(), rows, columns, add)
     }
 
     /// Up to this many rows, `direct` takes B's panels in the outer loop: 8 tiles, whose rows of a
