@@ -148,12 +148,13 @@ public enum GEMM {
     /// One k-block, walked directly: each 6-row tile of A, read in place by broadcasts at any
     /// strides (only an edge tile of fewer rows is packed, with zero rows), passes the whole B.
     ///
-    /// The order of the two loops: with at most `panelOuterRows` rows, the panels are the outer
-    /// loop, so each B panel comes from memory once and serves every tile from L1, while A's few
-    /// rows stay in L2. The engine's row items multiply 6 to 48 rows by a wide W (a 1024 x 1024
-    /// layer's packed W is 4 MB, beyond L2), and tile by tile they would stream all of W once per
-    /// 6 rows. With more rows, each tile passes the whole B before the next (B, not A, is what
-    /// stays in cache between tiles). Either order computes every element by the same chain.
+    /// The order of the loops: A's rows are taken in blocks of `panelOuterRows`, and within a block
+    /// the panels are the outer loop, so each B panel comes from memory once per block and serves
+    /// every tile of it from L1, while the block's rows of A stay in L2. The engine's row items
+    /// multiply 6 to 48 rows (one block) by a wide W (a 1024 x 1024 layer's packed W is 4 MB,
+    /// beyond L2), and tile by tile they would stream all of W once per 6 rows; a large product
+    /// (2048 x 2048: 4 MB of B per k-block) would likewise stream B from L3 once per tile instead
+    /// of once per 48 rows. Every order computes every element by the same chain.
     @inlinable
     static func direct<M: MultiplyAdd, V: SIMD>(_: M.Type, _: V.Type, _ a: MatrixView, packedB b: UnsafePointer<Float>,
                                                 into c: MutableMatrixView, kRange: Range<Int>, finish: TileEnd,
@@ -180,13 +181,10 @@ public enum GEMM {
                         b0: b0, b1: b1, c: c.base + i0 * c.rowStride + p * nr, ldc: c.rowStride, rows: rows,
                         columns: columns, start: .zero, end: finish)
         }
-        if m <= panelOuterRows {
+        let blockTiles = panelOuterRows / mr
+        for first in stride(from: 0, to: tiles, by: blockTiles) {
             for p in stride(from: 0, to: panels, by: tilePanels) {
-                for t in 0..<tiles { tileProduct(t, panel: p) }
-            }
-        } else {
-            for t in 0..<tiles {
-                for p in stride(from: 0, to: panels, by: tilePanels) { tileProduct(t, panel: p) }
+                for t in first..<min(first + blockTiles, tiles) { tileProduct(t, panel: p) }
             }
         }
     }
@@ -223,8 +221,8 @@ public enum GEMM {
         storeRow(c + 4 * ldc, 4, c4, V(), rows, columns, add); storeRow(c + 5 * ldc, 5, c5, V(), rows, columns, add)
     }
 
-    /// Up to this many rows, `direct` takes B's panels in the outer loop: 8 tiles, whose rows of a
-    /// k-block (48 x 512 floats, 96 KB) stay in L2 while each panel serves them all.
+    /// The rows of a block of `direct`'s walk: 8 tiles, whose rows of a k-block (48 x 512 floats,
+    /// 96 KB) stay in L2 while each B panel serves them all.
     public static let panelOuterRows = 8 * mr
 
     /// One k-block of a large product, blocked for the caches (`GEMMBlocking`) as in BLIS: for each

@@ -65,9 +65,9 @@ final class KernelTests: XCTestCase {
     }
 
     /// The determinism contract rests on this: a row's bits do not depend on which rows were
-    /// computed with it (tile position, edge tile, slice start), nor on the loop order the direct
-    /// walk takes for that many rows (panels outer up to `GEMM.panelOuterRows` rows, here the
-    /// slices of 1 to 33 rows and the last row, tiles outer for more).
+    /// computed with it (tile position, edge tile, slice start), nor on where the direct walk's
+    /// row blocks of `GEMM.panelOuterRows` rows fall (one block for the slices of 1 to 33 rows,
+    /// two or three for the others), nor on the narrow tile that n = 100 ends with.
     func testGEMMRowsAreBitwiseIndependentOfSlicing() {
         for kernels in supportedKernelSets {
             var random = TestRandom(seed: 9)
