@@ -63,7 +63,7 @@ struct KernelsBenchmark: ParsableCommand {
             avx2Peak = avx2
         }
         print("")
-        print("shape (m x k x n)            use                     GFLOP/s median   min     max    % of the peak measured just before")
+        print("shape (m x k x n)            use                     GFLOP/s median   min     max    % of the peak measured just before (median of \(repeats) rounds)")
         let shapes: [(String, Int, Int, Int, Bool)] = [
             ("x·W1   (1 worker)", 100, 784, 100, false), ("x·W1   (2 workers)", 50, 784, 100, false),
             ("xᵀ·da1 (1 worker)", 784, 100, 100, true), ("xᵀ·da1 (2 workers)", 392, 100, 100, true),
@@ -75,16 +75,26 @@ struct KernelsBenchmark: ParsableCommand {
             ("x·W1   heavy (1 worker)", 1000, 784, 1024, false), ("xᵀ·da1 heavy (1 worker)", 784, 1000, 1024, true),
             ("z·W deep (batch 512)", 512, 1024, 1024, false), ("zᵀ·d deep (batch 512)", 1024, 512, 1024, true),
         ]
+        // The shared machine's speed drifts within a run, in bursts that can last seconds: each
+        // round times every product once, each against a peak measured just before it, and a
+        // product's figure is the median over the rounds (of its rates, and of its ratios to the
+        // peak), so a burst weighs on one round of every product instead of all of one product.
+        let peakProbe = RateProbe(work: chainFlops / 1e9) { chainState = widestFMAChain(iterations: 200_000, start: chainState * 1e-9).sink }
+        let probes = try shapes.map { try gemmProbe(kernels, m: $0.1, k: $0.2, n: $0.3, transposedA: $0.4) }
+        var samples = [[(rate: Double, peak: Double)]](repeating: [], count: shapes.count)
+        for _ in 0..<repeats {
+            for (i, probe) in probes.enumerated() {
+                let peak = peakProbe.sample()
+                samples[i].append((probe.sample(), peak))
+            }
+        }
         var results: [Row] = []
-        for (name, m, k, n, transposed) in shapes {
-            // The shared machine's speed drifts within a run: each product is set against the peak
-            // measured just before it.
-            let peak = measurePeak()
-            let r = try benchmarkGEMM(kernels, m: m, k: k, n: n, transposedA: transposed)
-            let pct = 100 * r.median / peak.median
+        for (i, (name, m, k, n, _)) in shapes.enumerated() {
+            let r = Stats(samples[i].map(\.rate))
+            let pct = 100 * Stats(samples[i].map { $0.rate / $0.peak }).median
             print("\(String(format: "%-5d x %-5d x %-5d", m, k, n))  \(name.padding(toLength: 22, withPad: " ", startingAt: 0))  \(fixed(r.median).leftPad(8))  \(fixed(r.min).leftPad(7)) \(fixed(r.max).leftPad(7))  \(fixed(pct).leftPad(6))%")
             results.append(Row(name: name, m: m, k: k, n: n, gflops_median: r.median, gflops_min: r.min, gflops_max: r.max,
-                               percent_of_peak: pct, peak_gflops: peak.median))
+                               percent_of_peak: pct, peak_gflops: Stats(samples[i].map(\.peak)).median))
         }
         let large = results.filter { min($0.m, $0.k, $0.n) >= 256 }.map(\.percent_of_peak)
         print("GEMMs with M, N, K >= 256: \(fixed(large.min() ?? 0))-\(fixed(large.max() ?? 0))% of the one-core peak")
@@ -266,7 +276,9 @@ struct KernelsBenchmark: ParsableCommand {
     }
 
     /// Verifies one product against the Float64 reference, then times it.
-    func benchmarkGEMM(_ kernels: KernelSet, m: Int, k: Int, n: Int, transposedA: Bool) throws -> Stats {
+    /// One product set up for timing (its result checked against the Float64 reference where
+    /// that is quick).
+    func gemmProbe(_ kernels: KernelSet, m: Int, k: Int, n: Int, transposedA: Bool) throws -> RateProbe {
         let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * n), c = FloatBuffer(count: m * n)
         for i in 0..<m * k { a.pointer[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
         for i in 0..<k * n { b.pointer[i] = Float((i * 104_729) % 1000) / 1000 - 0.5 }
@@ -284,10 +296,11 @@ struct KernelsBenchmark: ParsableCommand {
                 throw ValidationError("GEMM \(m)x\(k)x\(n) gives a wrong result at \(i): \(c.pointer[i]) vs \(exact[i])")
             }
         }
-        let flops = 2.0 * Double(m * k * n)
-        return Stats(rates(repeats: repeats, work: flops / 1e9) {
-            kernels.functions.multiply(view, packed.pointer, out, false, scratch.pointer)
-        })
+        return RateProbe(work: 2.0 * Double(m * k * n) / 1e9) {
+            withExtendedLifetime((a, b, c, packed, scratch)) {
+                kernels.functions.multiply(view, packed.pointer, out, false, scratch.pointer)
+            }
+        }
     }
 }
 

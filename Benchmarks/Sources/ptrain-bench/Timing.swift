@@ -27,11 +27,29 @@ struct Stats: Codable {
 
 /// Runs `body` (which does `work` units) `repeats` times for at least `minimum` seconds each and
 /// returns the rates (units per second) of each repeat.
-func rates(repeats: Int, minimum: Double = 0.05, work: Double, _ body: () -> Void) -> [Double] {
-    body()  // warm-up: caches, page faults, lazy initialisation
-    var calls = 1
-    while seconds({ for _ in 0..<calls { body() } }) < minimum { calls *= 2 }
-    return (0..<repeats).map { _ in
+func rates(repeats: Int, minimum: Double = 0.05, work: Double, _ body: @escaping () -> Void) -> [Double] {
+    let probe = RateProbe(work: work, minimum: minimum, body)
+    return (0..<repeats).map { _ in probe.sample() }
+}
+
+/// A body (which does `work` units) timed one sample at a time: warmed up once and run often
+/// enough per sample to last `minimum` seconds, so samples of different bodies can alternate.
+struct RateProbe {
+    let work: Double
+    let body: () -> Void
+    let calls: Int
+
+    init(work: Double, minimum: Double = 0.05, _ body: @escaping () -> Void) {
+        self.work = work
+        self.body = body
+        body()  // warm-up: caches, page faults, lazy initialisation
+        var calls = 1
+        while seconds({ for _ in 0..<calls { body() } }) < minimum { calls *= 2 }
+        self.calls = calls
+    }
+
+    /// One sample: units per second.
+    func sample() -> Double {
         let t = seconds { for _ in 0..<calls { body() } }
         return work * Double(calls) / t
     }
