@@ -63,6 +63,8 @@ struct EndToEndBenchmark: ParsableCommand {
         var batch_size: Int
         var iterations: Int
         var input: String
+        /// The input each timed run read (what `auto` chose).
+        var inputs_read: [String]?
         var workers: Int
         /// Dense GEMM FLOPs of one iteration (`flopsPerIteration`); a sparse input does fewer.
         var flops_per_iteration: Double
@@ -151,10 +153,12 @@ struct EndToEndBenchmark: ParsableCommand {
             for r in probes { print("  numpy float32, \(r.threads) BLAS thread(s): \(fixed(r.train_seconds, 2)) s") }
             numpyThreads = probes.min { $0.train_seconds < $1.train_seconds }.flatMap { Int($0.threads) }
         }
-        var peaks: [Double] = [], runs: [Double] = [], peers: [Double] = [], peerAccuracy: Double? = nil
+        var peaks: [Double] = [], runs: [Double] = [], peers: [Double] = [], peerAccuracy: Double? = nil, inputs: [String] = []
         for _ in 0..<repeats {
             peaks.append(fmaPeak(threads: cores, repeats: 1).median)
-            runs.append(trainOnce(config, data: dataset.train, kernels: kernels, topology: topology).trainSeconds)
+            let run = trainOnce(config, data: dataset.train, kernels: kernels, topology: topology)
+            runs.append(run.trainSeconds)
+            inputs.append(run.input.rawValue)
             if let threads = numpyThreads, let r = NumpyPeer.run(dtype: "float32", iterations: w.iterations, batchSize: net.batch, hidden: net.hidden,
                                                                 activation: net.activation, initialization: net.initialization, data: w.data, threadSettings: [threads]).first {
                 peers.append(r.train_seconds)
@@ -166,10 +170,10 @@ struct EndToEndBenchmark: ParsableCommand {
         let peak = Stats(peaks), times = Stats(runs)
         let fraction = Stats(zip(runs, peaks).map { flops * Double(w.iterations) / $0 / ($1 * 1e9) }).median
         print("  FMA peak on \(cores) core(s) before each run: median \(fixed(peak.median)) GFLOP/s (min \(fixed(peak.min)), max \(fixed(peak.max)))")
-        print("  ptrain: median \(fixed(times.median, 2)) s (min \(fixed(times.min, 2)), max \(fixed(times.max, 2))), \(fixed(flops * Double(w.iterations) / times.median / 1e9)) GFLOP/s, \(fixed(100 * fraction))% of the peak (paired), test accuracy \(accuracy)")
+        print("  ptrain (\(Set(inputs).sorted().joined(separator: ", ")) input): median \(fixed(times.median, 2)) s (min \(fixed(times.min, 2)), max \(fixed(times.max, 2))), \(fixed(flops * Double(w.iterations) / times.median / 1e9)) GFLOP/s, \(fixed(100 * fraction))% of the peak (paired), test accuracy \(accuracy)")
         var record = Record(workload: w.key, dataset: w.data == nil ? "mnist" : "fashion-mnist", widths: widths, activation: net.activation.rawValue, batch_size: net.batch, iterations: w.iterations,
-                            input: w.input.rawValue, workers: workers, flops_per_iteration: flops, peak_gflops: peak, seconds: times,
-                            fraction_of_peak: fraction, test_accuracy: accuracy)
+                            input: w.input.rawValue, inputs_read: inputs, workers: workers, flops_per_iteration: flops, peak_gflops: peak,
+                            seconds: times, fraction_of_peak: fraction, test_accuracy: accuracy)
         if peers.count == runs.count, let threads = numpyThreads {
             let n = Stats(peers)
             record.numpy_threads = threads

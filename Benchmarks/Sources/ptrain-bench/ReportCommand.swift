@@ -139,7 +139,9 @@ struct ReportCommand: ParsableCommand {
             let numpy = r.numpy_seconds.map { "\(fixed($0.median, 2)) (\(r.numpy_threads ?? 0))" } ?? "-"
             let numpyPeak = r.numpy_fraction_of_peak.map { fixed(100 * $0) } ?? "-"
             let speedup = r.speedup_over_numpy.map { "\(fixed($0, 2))x" } ?? "-"
-            s += "| \(r.workload) | \(r.widths.map(String.init).joined(separator: "-")) \(r.activation) | \(r.batch_size) | \(r.input) | \(r.workers) | \(fixed(r.flops_per_iteration / 1e9, 3)) | \(fixed(r.seconds.median, 2)) | \(fixed(100 * r.fraction_of_peak)) | \(numpy) | \(numpyPeak) | \(speedup) |\n"
+            // What `auto` read in the timed runs ("auto: sparse 5").
+            let read = r.input == "auto" ? (r.inputs_read.map { ": " + Dictionary(grouping: $0, by: { $0 }).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") } ?? "") : ""
+            s += "| \(r.workload) | \(r.widths.map(String.init).joined(separator: "-")) \(r.activation) | \(r.batch_size) | \(r.input)\(read) | \(r.workers) | \(fixed(r.flops_per_iteration / 1e9, 3)) | \(fixed(r.seconds.median, 2)) | \(fixed(100 * r.fraction_of_peak)) | \(numpy) | \(numpyPeak) | \(speedup) |\n"
         }
         return s
     }

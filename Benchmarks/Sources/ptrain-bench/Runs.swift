@@ -43,10 +43,19 @@ struct BenchNetwork {
     }
 }
 
-/// One in-process training run with the engine ptrain uses; returns its outcome (the train time
-/// excludes loading and evaluation).
-func trainOnce(_ config: TrainingConfiguration, data: LabeledImages, kernels: KernelSet, topology: Topology) -> TrainingOutcome {
-    RunBuilder(kernels: kernels, topology: topology).train(config, on: data).outcome
+/// One in-process training run with the engine ptrain uses: its outcome and the input layer one
+/// read (what `--input auto` chose).
+struct BenchRun {
+    var outcome: TrainingOutcome
+    var input: InputEncoding
+    /// The training loop's time, without loading, set-up or evaluation.
+    var trainSeconds: Double { outcome.trainSeconds }
+}
+
+func trainOnce(_ config: TrainingConfiguration, data: LabeledImages, kernels: KernelSet, topology: Topology) -> BenchRun {
+    let builder = RunBuilder(kernels: kernels, topology: topology)
+    let trainer = builder.trainer(config, net: builder.initialNetwork(config, for: data), train: data)
+    return BenchRun(outcome: trainer.run(), input: trainer.input)
 }
 
 /// The machine's own limit for N workers: N independent one-worker runs of `config` at once, run

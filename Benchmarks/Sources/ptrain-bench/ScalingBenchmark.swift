@@ -170,7 +170,7 @@ struct ScalingBenchmark: ParsableCommand {
             for round in 0...repeats {
                 if round > 0 { tableTrips.append(try roundTrip()) }
                 for n in counts {
-                    let outcome = trainOnce(configuration(workers: n), data: mnist.train, kernels: kernels, topology: topology)
+                    let outcome = trainOnce(configuration(workers: n), data: mnist.train, kernels: kernels, topology: topology).outcome
                     if round > 0 { runs[n, default: []].append(outcome) }
                 }
             }
