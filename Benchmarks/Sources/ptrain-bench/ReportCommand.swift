@@ -140,7 +140,7 @@ struct ReportCommand: ParsableCommand {
             let numpyPeak = r.numpy_fraction_of_peak.map { fixed(100 * $0) } ?? "-"
             let speedup = r.speedup_over_numpy.map { "\(fixed($0, 2))x" } ?? "-"
             // What `auto` read in the timed runs ("auto: sparse 5").
-            let read = r.input == "auto" ? (r.inputs_read.map { ": " + Dictionary(grouping: $0, by: { $0 }).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") } ?? "") : ""
+            let read = r.input == "auto" ? (r.inputs_read.map { ": " + tally($0) } ?? "") : ""
             s += "| \(r.workload) | \(r.widths.map(String.init).joined(separator: "-")) \(r.activation) | \(r.batch_size) | \(r.input)\(read) | \(r.workers) | \(fixed(r.flops_per_iteration / 1e9, 3)) | \(fixed(r.seconds.median, 2)) | \(fixed(100 * r.fraction_of_peak)) | \(numpy) | \(numpyPeak) | \(speedup) |\n"
         }
         return s
@@ -151,7 +151,7 @@ struct ReportCommand: ParsableCommand {
         s += "Kernels `\(d.kernels)`; the default network, \(d.iterations) iterations on \(d.workers) workers; whole runs (set-up and training), medians.\n\n"
         s += "| set | density | sparse s | dense s | auto s | auto chose | auto / faster | same digest |\n|---|---:|---:|---:|---:|---|---:|---|\n"
         for r in d.records {
-            let chose = Dictionary(grouping: r.auto_choices, by: { $0 }).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)x" }.joined(separator: ", ")
+            let chose = tally(r.auto_choices)
             s += "| \(r.set) | \(fixed(r.density, 3)) | \(fixed(r.sparse_seconds.median, 2)) | \(fixed(r.dense_seconds.median, 2)) | \(fixed(r.auto_seconds.median, 2)) | \(chose) | \(fixed(r.auto_over_faster, 3)) | \(r.same_digest ? "yes" : "no") |\n"
         }
         return s
@@ -240,6 +240,11 @@ struct ReportCommand: ParsableCommand {
         }
         return s
     }
+}
+
+/// "dense 3x, sparse 4x": how often each value occurs, values in order.
+func tally(_ values: [String]) -> String {
+    Dictionary(grouping: values, by: { $0 }).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.count)x" }.joined(separator: ", ")
 }
 
 extension Array where Element: Hashable {
