@@ -17,7 +17,8 @@ struct EndToEndBenchmark: ParsableCommand {
         discussion: """
             Workloads: lecture (the default run: 784-100-10 sigmoid, batch 100, input auto), heavy (784-1024-10
             sigmoid, batch 1000, 200 iterations, --input dense) and deep (784-1024-1024-1024-10 ReLU, He, batch 512,
-            60 iterations, --input dense) and fashion (the default run on Fashion-MNIST, --fashion-mnist; skipped with a note             when absent). Each timed ptrain run is paired with the FMA peak of the same cores measured
+            60 iterations, --input dense) and fashion (the default run on Fashion-MNIST, --fashion-mnist; skipped with a
+            note when absent). Each timed ptrain run is paired with the FMA peak of the same cores measured
             just before it and alternates with numpy's same loop (Benchmarks/reference/two_layer_net.py) at its
             faster BLAS thread count. The lecture workload also reports start-up time, accuracy against the Float64
             reference path, sparse against dense input and peak memory. Writes e2e.json to --output.

@@ -83,30 +83,22 @@ struct InputBenchmark: ParsableCommand {
         var config = TrainingConfiguration()
         config.iterations = iterations
         config.workers = workers
-        let builder = RunBuilder(kernels: kernels, topology: topology)
         var records: [Record] = []
         for (name, images) in sets {
             let density = SparseImages.density(images, stride: 1)
             print("\n\(name): density \(fixed(density, 3)), \(iterations) iterations, \(workers) workers")
             let inputs: [InputChoice] = [.sparse, .dense, .auto]
             var times: [InputChoice: [Double]] = [:], choices: [String] = [], digests = Set<String>()
-            _ = builder.train(config, on: images)  // warm-up
+            _ = trainOnce(config, data: images, kernels: kernels, topology: topology)  // warm-up
             for round in 0..<rounds {
                 for i in 0..<inputs.count {
                     var c = config
                     c.input = inputs[(i + round) % inputs.count]
-                    var chosen = InputEncoding.dense
-                    var net: Network?
-                    let t = seconds {
-                        let start = builder.initialNetwork(c, for: images)
-                        let trainer = builder.trainer(c, net: start, train: images)
-                        chosen = trainer.input
-                        _ = trainer.run()
-                        net = start
-                    }
+                    var run: BenchRun?
+                    let t = seconds { run = trainOnce(c, data: images, kernels: kernels, topology: topology) }
                     times[c.input, default: []].append(t)
-                    if c.input == .auto { choices.append(chosen.rawValue) }
-                    digests.insert(net!.parametersSHA256)
+                    if c.input == .auto { choices.append(run!.input.rawValue) }
+                    digests.insert(run!.net.parametersSHA256)
                 }
             }
             let sparse = Stats(times[.sparse]!), dense = Stats(times[.dense]!), auto = Stats(times[.auto]!)

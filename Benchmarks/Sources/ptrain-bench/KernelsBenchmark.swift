@@ -275,7 +275,6 @@ struct KernelsBenchmark: ParsableCommand {
         }
     }
 
-    /// Verifies one product against the Float64 reference, then times it.
     /// One product set up for timing (its result checked against the Float64 reference where
     /// that is quick).
     func gemmProbe(_ kernels: KernelSet, m: Int, k: Int, n: Int, transposedA: Bool) throws -> RateProbe {

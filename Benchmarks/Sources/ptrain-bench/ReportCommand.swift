@@ -139,7 +139,7 @@ struct ReportCommand: ParsableCommand {
             let numpy = r.numpy_seconds.map { "\(fixed($0.median, 2)) (\(r.numpy_threads ?? 0))" } ?? "-"
             let numpyPeak = r.numpy_fraction_of_peak.map { fixed(100 * $0) } ?? "-"
             let speedup = r.speedup_over_numpy.map { "\(fixed($0, 2))x" } ?? "-"
-            // What `auto` read in the timed runs ("auto: sparse 5").
+            // What `auto` read in the timed runs ("auto: sparse 5x").
             let read = r.input == "auto" ? (r.inputs_read.map { ": " + tally($0) } ?? "") : ""
             s += "| \(r.workload) | \(r.widths.map(String.init).joined(separator: "-")) \(r.activation) | \(r.batch_size) | \(r.input)\(read) | \(r.workers) | \(fixed(r.flops_per_iteration / 1e9, 3)) | \(fixed(r.seconds.median, 2)) | \(fixed(100 * r.fraction_of_peak)) | \(numpy) | \(numpyPeak) | \(speedup) |\n"
         }

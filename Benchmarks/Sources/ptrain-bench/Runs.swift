@@ -43,9 +43,10 @@ struct BenchNetwork {
     }
 }
 
-/// One in-process training run with the engine ptrain uses: its outcome and the input layer one
-/// read (what `--input auto` chose).
+/// One in-process training run with the engine ptrain uses: its trained network, its outcome and
+/// the input layer one read (what `--input auto` chose).
 struct BenchRun {
+    var net: Network
     var outcome: TrainingOutcome
     var input: InputEncoding
     /// The training loop's time, without loading, set-up or evaluation.
@@ -54,8 +55,9 @@ struct BenchRun {
 
 func trainOnce(_ config: TrainingConfiguration, data: LabeledImages, kernels: KernelSet, topology: Topology) -> BenchRun {
     let builder = RunBuilder(kernels: kernels, topology: topology)
-    let trainer = builder.trainer(config, net: builder.initialNetwork(config, for: data), train: data)
-    return BenchRun(outcome: trainer.run(), input: trainer.input)
+    let net = builder.initialNetwork(config, for: data)
+    let trainer = builder.trainer(config, net: net, train: data)
+    return BenchRun(net: net, outcome: trainer.run(), input: trainer.input)
 }
 
 /// The machine's own limit for N workers: N independent one-worker runs of `config` at once, run
