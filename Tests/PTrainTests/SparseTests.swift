@@ -241,6 +241,10 @@ final class SparseTests: XCTestCase {
         XCTAssertEqual(InputCalibration.cheaper(dense: dense, sparse: sparse, iterations: 100), .dense)
         XCTAssertEqual(InputCalibration.cheaper(dense: dense, sparse: sparse, iterations: 10_000), .sparse)
         XCTAssertEqual(InputCalibration.cheaper(dense: dense, sparse: dense, iterations: 10), .dense, "a tie reads dense")
+        // A first trial of 20 ms: worth three more before a 10,000-iteration run of 0.3 ms per
+        // iteration (3 s), not before a 200-iteration one (60 ms).
+        XCTAssertTrue(InputCalibration.repaysTrials(firstTrialSeconds: 0.02, perIteration: 0.0003, iterations: 10_000))
+        XCTAssertFalse(InputCalibration.repaysTrials(firstTrialSeconds: 0.02, perIteration: 0.0003, iterations: 200))
     }
 
     /// The trials' images are evenly spaced over the set, so a set sorted by class gives every class.

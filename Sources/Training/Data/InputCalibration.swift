@@ -42,7 +42,8 @@ public struct InputTrial: Sendable {
 /// the trial's loader (copying the pixels, or building the sparse rows), scaled to the whole set.
 /// Trials alternate dense, sparse, sparse, dense, so a drift of the shared machine's speed
 /// weighs on both; the last pair is skipped when the first already differs by more than
-/// `decisiveRatio`. The choice changes no bit of the result (the sparse kernels run the dense
+/// `decisiveRatio`, and none after the first when the run is too short to repay them
+/// (`trialShare`). The choice changes no bit of the result (the sparse kernels run the dense
 /// GEMM's chains minus their zero terms), only the speed.
 public enum InputCalibration {
     /// Density up to which `auto` reads sparse without timing.
@@ -56,8 +57,9 @@ public enum InputCalibration {
     /// dense run of the lecture's net runs its first few dozen iterations slower than the rest
     /// (cold caches and pages), a sparse one hardly, and timing them favoured sparse.
     public static let warmUpSeconds = 0.006
-    /// A trial then times iterations until they took this long (at least two). Four trials of
-    /// the default run then cost about 1.5% of it.
+    /// A trial then times iterations until they took this long (at least two): long enough for a
+    /// median of a few dozen of the default run's iterations, short enough that four trials stay a
+    /// small share of it.
     public static let trialSeconds = 0.006
     /// Iterations of a trial at most (a bound the two time limits reach first for any network
     /// whose iteration takes more than 12 µs).
@@ -67,25 +69,36 @@ public enum InputCalibration {
     public static let decisiveRatio = 1.25
 
     /// The encoding with the lower `cost` for a run of `trial` on `images` (which
-    /// `SparseImages.supports`), measured.
+    /// `SparseImages.supports`), measured; dense without further trials when the first one shows
+    /// the run too short to repay them (`repaysTrials`).
     public static func measure(_ images: LabeledImages, trial: InputTrial) -> InputEncoding {
         let sample = evenlySpaced(images, count: max(trialImages, 2 * trial.configuration.batchSize))
-        var setup: [InputEncoding: [Double]] = [:], iteration: [InputEncoding: [Double]] = [:]
-        func run(_ encoding: InputEncoding) {
-            let timed = time(sample, encoding, trial)
-            setup[encoding, default: []].append(timed.setup)
-            iteration[encoding, default: []].append(timed.iteration)
-        }
-        run(.dense)
-        run(.sparse)
-        if max(iteration[.dense]![0], iteration[.sparse]![0]) <= decisiveRatio * min(iteration[.dense]![0], iteration[.sparse]![0]) {
-            run(.sparse)
-            run(.dense)
+        let iterations = Double(trial.configuration.iterations)
+        let started = MonotonicInstant.now
+        var dense = time(sample, .dense, trial)
+        guard repaysTrials(firstTrialSeconds: started.elapsed, perIteration: dense.perIteration, iterations: iterations) else { return .dense }
+        var sparse = time(sample, .sparse, trial)
+        if max(dense.perIteration, sparse.perIteration) <= decisiveRatio * min(dense.perIteration, sparse.perIteration) {
+            sparse = best(sparse, time(sample, .sparse, trial))
+            dense = best(dense, time(sample, .dense, trial))
         }
         let scale = Double(images.count) / Double(sample.count)
-        let remaining = Double(trial.configuration.iterations)
-        return cheaper(dense: (setup[.dense]!.min()! * scale, iteration[.dense]!.min()!),
-                       sparse: (setup[.sparse]!.min()! * scale, iteration[.sparse]!.min()!), iterations: remaining)
+        return cheaper(dense: (dense.setup * scale, dense.perIteration), sparse: (sparse.setup * scale, sparse.perIteration), iterations: iterations)
+    }
+
+    /// The most of a run's estimated time (`perIteration` · `iterations`, from the first trial)
+    /// that the remaining trials may take (at most three more, each about as long as the first).
+    /// Without this bound the trials of a run of a few hundred iterations took longer than the run.
+    public static let trialShare = 0.05
+
+    /// Whether three more trials of `firstTrialSeconds` stay within `trialShare` of the run.
+    public static func repaysTrials(firstTrialSeconds: Double, perIteration: Double, iterations: Double) -> Bool {
+        3 * firstTrialSeconds <= trialShare * perIteration * iterations
+    }
+
+    /// Each term's best of two trials.
+    static func best(_ a: (setup: Double, perIteration: Double), _ b: (setup: Double, perIteration: Double)) -> (setup: Double, perIteration: Double) {
+        (min(a.setup, b.setup), min(a.perIteration, b.perIteration))
     }
 
     /// The encoding with the lower setup + perIteration · iterations (dense on a tie: it needs no
@@ -97,7 +110,7 @@ public enum InputCalibration {
 
     /// One trial: the seconds to build its trainer (the loader's copy of the images, in this
     /// encoding) and the median seconds of its timed iterations.
-    static func time(_ sample: LabeledImages, _ encoding: InputEncoding, _ trial: InputTrial) -> (setup: Double, iteration: Double) {
+    static func time(_ sample: LabeledImages, _ encoding: InputEncoding, _ trial: InputTrial) -> (setup: Double, perIteration: Double) {
         var config = trial.configuration
         config.input = encoding == .sparse ? .sparse : .dense
         config.iterations = trialIterations
