@@ -230,6 +230,13 @@ final class SparseTests: XCTestCase {
         config.workers = 2
         let trial = InputTrial(configuration: config, kernels: supportedKernelSets.first!, topology: Topology.discover())
         XCTAssertNoThrow(try InputChoice.auto.resolve(for: middling, trial: trial).get())
+        // A run resumed 10 iterations before its end weighs those 10, which cannot repay a second
+        // trial (`repaysTrials`), so it reads dense whatever the trial measured.
+        let resumed = InputTrial(configuration: config, kernels: supportedKernelSets.first!, topology: Topology.discover(),
+                                 startIteration: config.iterations - 10)
+        XCTAssertEqual(resumed.remainingIterations, 10)
+        XCTAssertEqual(trial.remainingIterations, config.iterations)
+        XCTAssertEqual(try InputChoice.auto.resolve(for: middling, trial: resumed).get(), .dense)
         guard case .failure(let error) = InputChoice.sparse.resolve(for: huge) else { return XCTFail("70,000 pixels cannot be sparse") }
         XCTAssert(error.message.contains("--input dense"), error.message)
     }

@@ -12,12 +12,17 @@ public struct InputTrial: Sendable {
     public var kernels: KernelSet
     /// The CPUs its workers are placed on.
     public var topology: Topology
+    /// The iterations the run still has to do, which the choice is weighed over: all of them for a
+    /// new run, those after the checkpoint for a resumed one.
+    public var remainingIterations: Int
 
-    /// The trial of a run of `configuration` with `kernels` on `topology`.
-    public init(configuration: TrainingConfiguration, kernels: KernelSet, topology: Topology) {
+    /// The trial of a run of `configuration` with `kernels` on `topology` that starts after
+    /// `startIteration` iterations (a resumed run's).
+    public init(configuration: TrainingConfiguration, kernels: KernelSet, topology: Topology, startIteration: Int = 0) {
         self.configuration = configuration
         self.kernels = kernels
         self.topology = topology
+        remainingIterations = max(configuration.iterations - startIteration, 0)
     }
 }
 
@@ -36,6 +41,8 @@ public struct InputTrial: Sendable {
 ///
 ///     cost(e) = setup(e) · N / n  +  t(e) · iterations
 ///
+/// `iterations`: those the run still has to do (`InputTrial.remainingIterations`; a resumed run
+/// weighs only the iterations after its checkpoint).
 /// `t(e)`: the median time of an iteration of the run's configuration (network, batch, workers,
 /// placement, optimizer, kernels) with encoding e, in short trial runs on `trialImages` evenly
 /// spaced images of the set (n of the N images) with a throw-away network, after a warm-up; `setup(e)`: building
@@ -73,7 +80,7 @@ public enum InputCalibration {
     /// the run too short to repay them (`repaysTrials`).
     public static func measure(_ images: LabeledImages, trial: InputTrial) -> InputEncoding {
         let sample = evenlySpaced(images, count: max(trialImages, 2 * trial.configuration.batchSize))
-        let iterations = Double(trial.configuration.iterations)
+        let iterations = Double(trial.remainingIterations)
         let started = MonotonicInstant.now
         var dense = time(sample, .dense, trial)
         guard repaysTrials(firstTrialSeconds: started.elapsed, perIteration: dense.perIteration, iterations: iterations) else { return .dense }

@@ -55,7 +55,7 @@ public final class RankTrainer: TrainingLoop, @unchecked Sendable {
                 topology: Topology, collective: any Collective, startIteration: Int = 0, optimizerState: OptimizerState? = nil) {
         precondition(configuration.workers >= 1 && collective.size <= configuration.batchSize)
         let setup = LoopSetup(configuration: configuration, net: net, train: train, kernels: kernels, topology: topology,
-                              optimizerState: optimizerState)
+                              startIteration: startIteration, optimizerState: optimizerState)
         self.configuration = configuration
         self.net = net
         self.kernels = kernels

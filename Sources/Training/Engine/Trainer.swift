@@ -119,7 +119,7 @@ public final class Trainer: @unchecked Sendable {
                 kernels: KernelSet, topology: Topology, startIteration: Int = 0, optimizerState: OptimizerState? = nil) {
         precondition(configuration.workers >= 1 && configuration.workers <= configuration.batchSize)
         let setup = LoopSetup(configuration: configuration, net: net, train: train, kernels: kernels, topology: topology,
-                              optimizerState: optimizerState)
+                              startIteration: startIteration, optimizerState: optimizerState)
         self.configuration = configuration
         self.net = net
         self.kernels = kernels
@@ -318,8 +318,9 @@ struct LoopSetup {
     let optimizerState: OptimizerState
 
     init(configuration: TrainingConfiguration, net: Network, train: LabeledImages, kernels: KernelSet, topology: Topology,
-         optimizerState: OptimizerState?) {
-        switch configuration.input.resolve(for: train, trial: InputTrial(configuration: configuration, kernels: kernels, topology: topology)) {
+         startIteration: Int, optimizerState: OptimizerState?) {
+        let trial = InputTrial(configuration: configuration, kernels: kernels, topology: topology, startIteration: startIteration)
+        switch configuration.input.resolve(for: train, trial: trial) {
         case .success(let encoding): input = encoding
         case .failure(let error): preconditionFailure("\(error)")
         }
