@@ -9,7 +9,7 @@
 #      PTRAIN_KERNELS=avx2: the contract that avx512 and avx2 give the same bits (docs/kernels.md).
 # Emulation is about 100-150x slower than the host, so the runs are short and read a subset of
 # MNIST (the first 2,000 training and 500 test images; the bits are compared run for run, not with
-# the golden digests of the whole set). About 10 minutes on a 2-core machine.
+# the golden digests of the whole set). About 14 minutes on a 2-core machine, 12 of them emulated.
 #
 # Needs: bochs bochsbios vgabios isolinux syslinux-common xorriso busybox-static cpio python3, and
 # apt-get to download Debian's cloud kernel (linux-image-cloud-amd64). The host must run avx2.
@@ -63,6 +63,8 @@ tests=(
 swift build -c release --build-tests
 bin=$(swift build -c release --show-bin-path)
 ptrain="$bin/ptrain" bundle="$bin/ptrainPackageTests.xctest"
+PTRAIN_KERNELS=avx2 "$ptrain" topology >/dev/null 2>&1 \
+    || { echo "error: this host cannot run the avx2 kernels, which the emulated avx512 runs are compared with" >&2; exit 1; }
 
 # The MNIST subset, in MNIST's own file format (IDX, gzipped).
 mkdir -p "$work/data"
