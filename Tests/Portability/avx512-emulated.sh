@@ -100,7 +100,7 @@ fi
 root="$work/root"
 mkdir -p "$root"/{bin,proc,sys,dev,tmp,ptrain}
 cp "$(command -v busybox)" "$root/bin/"
-for applet in sh mount poweroff sed cat; do ln -s busybox "$root/bin/$applet"; done
+for applet in sh mount poweroff sed cat sleep; do ln -s busybox "$root/bin/$applet"; done
 cp "$ptrain" "$bundle" "$root/ptrain/"
 cp -r "$bin/ptrain_Dataset.resources" "$root/ptrain/"
 cp -r "$work/data" "$root/data"
