@@ -182,8 +182,10 @@ done
 started=$(date +%s)
 echo c | timeout "$($default_run && echo 90m || echo 40m)" bochs-bin -q -f "$work/bochsrc" >"$work/bochs.out" 2>&1 || true
 echo "emulated Skylake-X: $(( $(date +%s) - started )) s"
-serial=$(tr -d '\r' < "$work/serial.txt")
-grep -q '^GUEST-DONE' <<<"$serial" || { echo "error: the guest did not finish; its console said:" >&2; tail -40 <<<"$serial" >&2; exit 1; }
+serial=$(tr -d '\r' < "$work/serial.txt" 2>/dev/null || true)
+grep -q '^GUEST-DONE' <<<"$serial" || {
+    echo "error: the guest did not finish; its console said:" >&2; tail -40 <<<"$serial" >&2
+    echo "and Bochs said:" >&2; grep -v 'loaded plugin\|lt_dlhandle' "$work/bochs.out" | tail -20 >&2; exit 1; }
 
 failed=0
 topology=$(sed -n 's/^TOPOLOGY //p' <<<"$serial")
