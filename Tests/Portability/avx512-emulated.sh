@@ -11,7 +11,7 @@
 # MNIST (the first 2,000 training and 500 test images; the bits are compared run for run, not with
 # the golden digests of the whole set). About 14 minutes on a 2-core machine, 12 of them emulated.
 # With --default-run it runs instead the whole default run (`ptrain --workers 2`: the lecture's net,
-# 10,000 iterations, all of MNIST) and nothing else, against the same run on the host: about 40
+# 10,000 iterations, all of MNIST) and nothing else, against the same run on the host: about 32
 # minutes, not in CI.
 #
 # Needs: bochs bochsbios vgabios isolinux syslinux-common xorriso busybox-static cpio python3, and
