@@ -103,21 +103,23 @@ public enum InputCalibration {
         3 * firstTrialSeconds <= trialShare * perIteration * iterations
     }
 
+    /// One encoding's terms of the cost model: the seconds to build the loader and per iteration.
+    public typealias Terms = (setup: Double, perIteration: Double)
+
     /// Each term's best of two trials.
-    static func best(_ a: (setup: Double, perIteration: Double), _ b: (setup: Double, perIteration: Double)) -> (setup: Double, perIteration: Double) {
+    static func best(_ a: Terms, _ b: Terms) -> Terms {
         (min(a.setup, b.setup), min(a.perIteration, b.perIteration))
     }
 
     /// The encoding with the lower setup + perIteration · iterations (dense on a tie: it needs no
     /// sparse rows).
-    public static func cheaper(dense: (setup: Double, perIteration: Double), sparse: (setup: Double, perIteration: Double),
-                               iterations: Double) -> InputEncoding {
+    public static func cheaper(dense: Terms, sparse: Terms, iterations: Double) -> InputEncoding {
         sparse.setup + sparse.perIteration * iterations < dense.setup + dense.perIteration * iterations ? .sparse : .dense
     }
 
     /// One trial: the seconds to build its trainer (the loader's copy of the images, in this
     /// encoding) and the median seconds of its timed iterations.
-    static func time(_ sample: LabeledImages, _ encoding: InputEncoding, _ trial: InputTrial) -> (setup: Double, perIteration: Double) {
+    static func time(_ sample: LabeledImages, _ encoding: InputEncoding, _ trial: InputTrial) -> Terms {
         var config = trial.configuration
         config.input = encoding == .sparse ? .sparse : .dense
         config.iterations = trialIterations
