@@ -110,7 +110,7 @@ for library in $(ldd "$ptrain" "$bundle" | grep -oE '/[^ ]+\.so[^ ]*' | sort -u)
 done
 # Each run prints "RESULT <name>|<kernels> <params_sha256>"; the test bundle's exit status is
 # printed too, since its summary line alone would not show a crash.
-flags() { local f="$2 --data DATA --json"; [[ "$f" == *--workers* ]] || f="$f --workers 2"; echo "${f//DATA/$1}"; }
+flags() { local f="$2 --data $1 --json"; [[ "$f" == *--workers* ]] || f="$f --workers 2"; echo "$f"; }
 {
     echo '#!/bin/sh'
     echo 'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev'
