@@ -38,11 +38,9 @@ struct CompareBenchmark: ParsableCommand {
         var params_sha256: String
     }
 
-    struct Document: Codable {
-        var date: String
-        var command: String
-        var commit: String
-        var machine: String
+    typealias Document = Recorded<Results>
+
+    struct Results: Codable {
         var baseline: String
         var candidate: String
         var flags: [String]
@@ -92,36 +90,15 @@ struct CompareBenchmark: ParsableCommand {
                          c.train_seconds / b.train_seconds))
         }
         let bs = base.map(\.train_seconds), cs = cand.map(\.train_seconds)
-        let document = Document(
-            date: ISO8601DateFormatter().string(from: Date()),
-            command: benchCommand, commit: currentCommit(),
-            machine: machineDescription(), baseline: baseline, candidate: candidate, flags: passthrough, rounds: rounds,
+        let document = Document(Results(
+            baseline: baseline, candidate: candidate, flags: passthrough, rounds: rounds,
             baseline_seconds: bs, candidate_seconds: cs, baseline_median: Stats(bs).median, candidate_median: Stats(cs).median,
             ratio_of_medians: Stats(cs).median / Stats(bs).median, ratio_paired: Stats(zip(cs, bs).map { $0 / $1 }).median,
-            same_digest: Set(base.map(\.params_sha256) + cand.map(\.params_sha256)).count == 1)
+            same_digest: Set(base.map(\.params_sha256) + cand.map(\.params_sha256)).count == 1))
         print(String(format: "median train time: baseline %.3f s, candidate %.3f s: %.3fx (paired per round: %.3fx); digests %@",
                      document.baseline_median, document.candidate_median, document.ratio_of_medians, document.ratio_paired,
                      document.same_digest ? "identical" : "DIFFER"))
         try writeRecord(document, to: "\(output)/\(name).json")
         print("wrote \(output)/\(name).json")
     }
-}
-
-/// The repository's commit (`git rev-parse --short HEAD`), with "+changes" when the code in the work
-/// tree (the packages' sources and manifests, the reference peers) differs from it: what a result
-/// file was measured on.
-func currentCommit() -> String {
-    let git = { (arguments: [String]) in NumpyPeer.shell(["git", "-C", repositoryRoot.path] + arguments, environment: [:]) }
-    guard let head = git(["rev-parse", "--short", "HEAD"])?.trimmingCharacters(in: .whitespacesAndNewlines) else { return "unknown" }
-    let code = ["Sources", "Package.swift", "Benchmarks/Sources", "Benchmarks/Package.swift", "Benchmarks/reference"]
-    let dirty = !(git(["status", "--porcelain", "--untracked-files=no", "--"] + code) ?? "").isEmpty
-    return head + (dirty ? "+changes" : "")
-}
-
-/// "AMD EPYC, 2 CPUs": lscpu's model name and the online CPU count.
-func machineDescription() -> String {
-    let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-    let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last
-        .map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
-    return "\(model), \(ProcessInfo.processInfo.activeProcessorCount) CPUs"
 }

@@ -87,11 +87,9 @@ struct EndToEndBenchmark: ParsableCommand {
         var numpy_test_accuracy: Double?
     }
 
-    struct Document: Codable {
-        var date: String
-        var command: String
-        var commit: String
-        var machine: String
+    typealias Document = Recorded<Results>
+
+    struct Results: Codable {
         var kernels: String
         var peak_vectors: String
         var records: [Record]
@@ -128,10 +126,7 @@ struct EndToEndBenchmark: ParsableCommand {
             }
             records.append(measure(w, dataset: data, kernels: kernels, topology: topology, numpy: numpyMissing == nil))
         }
-        let document = Document(date: ISO8601DateFormatter().string(from: Date()),
-                                command: benchCommand,
-                                commit: currentCommit(), machine: machineDescription(), kernels: kernels.variant.rawValue,
-                                peak_vectors: widestVectors, records: records)
+        let document = Document(Results(kernels: kernels.variant.rawValue, peak_vectors: widestVectors, records: records))
         try writeRecord(document, to: "\(output)/e2e.json")
         print("wrote \(output)/e2e.json")
     }

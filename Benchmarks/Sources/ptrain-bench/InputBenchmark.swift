@@ -54,11 +54,9 @@ struct InputBenchmark: ParsableCommand {
         var same_digest: Bool
     }
 
-    struct Document: Codable {
-        var date: String
-        var command: String
-        var commit: String
-        var machine: String
+    typealias Document = Recorded<Results>
+
+    struct Results: Codable {
         var kernels: String
         var workers: Int
         var iterations: Int
@@ -108,9 +106,7 @@ struct InputBenchmark: ParsableCommand {
             records.append(Record(set: name, density: density, sparse_seconds: sparse, dense_seconds: dense, auto_seconds: auto,
                                   auto_choices: choices, faster: faster, auto_over_faster: ratio, same_digest: digests.count == 1))
         }
-        let document = Document(date: ISO8601DateFormatter().string(from: Date()), command: benchCommand, commit: currentCommit(),
-                                machine: machineDescription(), kernels: kernels.variant.rawValue, workers: workers, iterations: iterations,
-                                records: records)
+        let document = Document(Results(kernels: kernels.variant.rawValue, workers: workers, iterations: iterations, records: records))
         try writeRecord(document, to: "\(output)/input.json")
         print("wrote \(output)/input.json")
         if records.contains(where: { !$0.same_digest }) { throw ExitCode.failure }

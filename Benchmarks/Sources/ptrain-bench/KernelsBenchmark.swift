@@ -29,11 +29,9 @@ struct KernelsBenchmark: ParsableCommand {
         var peak_gflops: Double
     }
 
-    struct Document: Codable {
-        var date: String
-        var command: String
-        var commit: String
-        var machine: String
+    typealias Document = Recorded<Results>
+
+    struct Results: Codable {
         var kernels: String
         /// The one-core FMA peak at the CPU's widest vectors, measured in the same run: the floor.
         var peak_gflops: Stats
@@ -99,10 +97,8 @@ struct KernelsBenchmark: ParsableCommand {
         let large = results.filter { min($0.m, $0.k, $0.n) >= 256 }.map(\.percent_of_peak)
         print("GEMMs with M, N, K >= 256: \(fixed(large.min() ?? 0))-\(fixed(large.max() ?? 0))% of the one-core peak")
         let walks = try benchmarkWalks(kernels)
-        let document = Document(date: ISO8601DateFormatter().string(from: Date()),
-                                command: benchCommand,
-                                commit: currentCommit(), machine: machineDescription(), kernels: kernels.variant.rawValue,
-                                peak_gflops: peak1, peak_vectors: widestVectors, avx2_peak_gflops: avx2Peak, gemms: results, walks: walks)
+        let document = Document(Results(kernels: kernels.variant.rawValue, peak_gflops: peak1, peak_vectors: widestVectors,
+                                        avx2_peak_gflops: avx2Peak, gemms: results, walks: walks))
         try writeRecord(document, to: "\(output)/kernels.json")
         print("wrote \(output)/kernels.json")
         try benchmarkSparse(kernels, peak: peak1.median)

@@ -54,11 +54,6 @@ struct ReportCommand: ParsableCommand {
         }
     }
 
-    /// "`command` · commit · machine · date" under each section's title.
-    private func provenance(_ command: String?, _ commit: String?, _ machine: String?, _ date: String) -> String {
-        "`\(command ?? "(command not recorded)")` · commit \(commit ?? "not recorded") · \(machine ?? "machine not recorded") · \(date.prefix(10))"
-    }
-
     func sections() throws -> [String] {
         var out: [String] = []
         let k = try load(KernelsBenchmark.Document.self, "kernels.json")
@@ -115,7 +110,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     func kernels(_ d: KernelsBenchmark.Document) -> String {
-        var s = "### Kernels (kernels.json)\n\n\(provenance(d.command, d.commit, d.machine, d.date))\n\n"
+        var s = "### Kernels (kernels.json)\n\n\(d.provenance.line)\n\n"
         s += "Kernels `\(d.kernels)`; one-core FMA peak (\(d.peak_vectors)): median \(fixed(d.peak_gflops.median)) GFLOP/s"
         if let avx2 = d.avx2_peak_gflops { s += " (AVX2: \(fixed(avx2.median)))" }
         s += ". Each product against the peak measured just before it.\n\n| product | M × K × N | GFLOP/s (median) | % of peak |\n|---|---|---:|---:|\n"
@@ -132,7 +127,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     func endToEnd(_ d: EndToEndBenchmark.Document) -> String {
-        var s = "### End to end (e2e.json)\n\n\(provenance(d.command, d.commit, d.machine, d.date))\n\n"
+        var s = "### End to end (e2e.json)\n\n\(d.provenance.line)\n\n"
         s += "Kernels `\(d.kernels)`, peak at \(d.peak_vectors). Medians; the peak is that of the run's cores, measured before each run; numpy runs the same loop at its faster thread count, alternating with ptrain.\n\n"
         s += "| workload | network | batch | input | workers | GFLOP/iteration | ptrain s | % of peak | numpy s (threads) | numpy % of peak | ptrain speedup over numpy |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
         for r in d.records {
@@ -147,7 +142,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     func input(_ d: InputBenchmark.Document) -> String {
-        var s = "### Input choice (input.json)\n\n\(provenance(d.command, d.commit, d.machine, d.date))\n\n"
+        var s = "### Input choice (input.json)\n\n\(d.provenance.line)\n\n"
         s += "Kernels `\(d.kernels)`; the default network, \(d.iterations) iterations on \(d.workers) workers; whole runs (set-up and training), medians.\n\n"
         s += "| set | density | sparse s | dense s | auto s | auto chose | auto / faster | same digest |\n|---|---:|---:|---:|---:|---|---:|---|\n"
         for r in d.records {
@@ -158,7 +153,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     func scaling(_ d: ScalingBenchmark.Document) -> String {
-        var s = "### Scaling (scaling.json)\n\n\(provenance(d.command, d.commit, d.machine, d.date))\n\n"
+        var s = "### Scaling (scaling.json)\n\n\(d.provenance.line)\n\n"
         let counts = d.points.map(\.workers).uniqued()
         s += "Speedup over one worker, ratio of medians (median of paired rounds):\n\n| scenario | 1 worker, samples/s | " + counts.dropFirst().map { "\($0) workers" }.joined(separator: " | ") + " |\n|---|---:|" + counts.dropFirst().map { _ in "---:|" }.joined() + "\n"
         for scenario in d.points.map(\.scenario).uniqued() {
@@ -182,7 +177,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     func accuracy(_ d: TimeToAccuracyBenchmark.Document) -> String {
-        var s = "### Time to accuracy (time-to-accuracy.json)\n\n\(provenance(d.command, d.commit, d.machine, d.date))\n\n"
+        var s = "### Time to accuracy (time-to-accuracy.json)\n\n\(d.provenance.line)\n\n"
         s += "| framework | threads | seconds to \(d.target) | epoch | best test accuracy |\n|---|---|---:|---:|---:|\n"
         for r in d.runs {
             let best = r.epochs.map(\.test_accuracy).max().map { String(format: "%.4f", $0) } ?? "-"
@@ -192,19 +187,18 @@ struct ReportCommand: ParsableCommand {
         return s
     }
 
-    /// The fields of ranks.json (written by Benchmarks/ranks.py) that the page shows.
-    struct RanksRecord: Decodable {
-        struct Workload: Decodable {
+    /// ranks.json (written by Benchmarks/ranks.py): its provenance and the results the page shows.
+    typealias RanksRecord = Recorded<RanksResults>
+
+    /// The results of ranks.json that the page shows.
+    struct RanksResults: Codable {
+        struct Workload: Codable {
             var flags: String
             var speedup_over_1_worker: [String: Double]
             var params_sha256: [String: String]
         }
-        var command: String
-        var commit: String
-        var machine: String
-        var date: String
         var measured: [String: Workload]
-        struct Projected: Decodable {
+        struct Projected: Codable {
             var nodes: Int
             var gbit_per_second: Int
             var speedup: Double
@@ -213,7 +207,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     func ranks(_ d: RanksRecord) -> String {
-        var s = "### Across processes (ranks.json)\n\n\(provenance(d.command, d.commit, d.machine, d.date))\n\n"
+        var s = "### Across processes (ranks.json)\n\n\(d.provenance.line)\n\n"
         let configurations = d.measured.values.flatMap(\.speedup_over_1_worker.keys).uniqued().sorted()
         s += "Speedup over 1 process with 1 worker:\n\n| workload | flags | " + configurations.joined(separator: " | ") + " | one digest |\n|---|---|" + configurations.map { _ in "---:|" }.joined() + "---|\n"
         for (name, w) in d.measured.sorted(by: { $0.key < $1.key }) {
@@ -236,7 +230,7 @@ struct ReportCommand: ParsableCommand {
     func compare(_ documents: [(CompareBenchmark.Document, String)]) -> String {
         var s = "### Two builds alternated (compare-*.json)\n\n| record | flags | rounds | candidate / baseline (medians) | paired | same digest | commit · date |\n|---|---|---:|---:|---:|---|---|\n"
         for (d, name) in documents {
-            s += "| \(name) | `\(d.flags.joined(separator: " "))` | \(d.rounds) | \(fixed(d.ratio_of_medians, 3)) | \(fixed(d.ratio_paired, 3)) | \(d.same_digest ? "yes" : "no") | \(d.commit) · \(d.date.prefix(10)) |\n"
+            s += "| \(name) | `\(d.flags.joined(separator: " "))` | \(d.rounds) | \(fixed(d.ratio_of_medians, 3)) | \(fixed(d.ratio_paired, 3)) | \(d.same_digest ? "yes" : "no") | \(d.provenance.commit) · \(d.provenance.date.prefix(10)) |\n"
         }
         return s
     }

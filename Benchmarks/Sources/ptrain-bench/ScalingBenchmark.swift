@@ -38,12 +38,9 @@ struct ScalingBenchmark: ParsableCommand {
         var weak: Bool
     }
 
-    struct Document: Codable {
-        var date: String
-        /// What produced the file (absent in files from before they were recorded).
-        var command: String?
-        var commit: String?
-        var machine: String?
+    typealias Document = Recorded<Results>
+
+    struct Results: Codable {
         var points: [Point]
         var numpy: [NumpyResult]
         /// The machine's limits measured in the same run (absent in files from before they were).
@@ -277,8 +274,7 @@ struct ScalingBenchmark: ParsableCommand {
             csv += "\"\(p.scenario)\",\(p.workers),\(p.batch_size),\(p.hidden),\(p.iterations),\(p.samples_per_second_median),\(p.samples_per_second_min),\(p.samples_per_second_max),\(p.speedup),\(p.speedup_paired.map { "\($0)" } ?? ""),\(p.efficiency),\(p.compute_us),\(p.reduction_us),\(p.synchronisation_us),\(p.bookkeeping_us)\n"
         }
         try csv.write(toFile: output + "/scaling.csv", atomically: true, encoding: .utf8)
-        try writeRecord(Document(date: ISO8601DateFormatter().string(from: Date()), command: benchCommand, commit: currentCommit(),
-                                 machine: machineDescription(), points: points, numpy: peers, limits: limits, rounds: rounds),
+        try writeRecord(Document(Results(points: points, numpy: peers, limits: limits, rounds: rounds)),
                         to: output + "/scaling.json")
         try plot(points)
         print("wrote \(output)/scaling.csv, scaling.json, scaling.svg")

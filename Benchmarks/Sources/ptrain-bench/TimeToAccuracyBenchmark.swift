@@ -51,11 +51,9 @@ struct TimeToAccuracyBenchmark: ParsableCommand {
         var eval_seconds: Double
     }
 
-    struct Document: Codable {
-        var date: String
-        var command: String
-        var commit: String
-        var machine: String
+    typealias Document = Recorded<Results>
+
+    struct Results: Codable {
         var kernels: String
         var target: Double
         var runs: [Run]
@@ -93,10 +91,8 @@ struct TimeToAccuracyBenchmark: ParsableCommand {
         let fastestPeer = runs.dropFirst().compactMap(\.seconds_to_target).min()
         let speedup = ptrainTime.flatMap { p in fastestPeer.map { $0 / p } }
         if let speedup { print(String(format: "\nptrain reaches %.2f %.2fx faster than the fastest peer", target, speedup)) }
-        let document = Document(date: ISO8601DateFormatter().string(from: Date()),
-                                command: benchCommand,
-                                commit: currentCommit(), machine: machineDescription(), kernels: kernels.variant.rawValue, target: target, runs: runs,
-                                ptrain_speedup_over_fastest_peer: speedup)
+        let document = Document(Results(kernels: kernels.variant.rawValue, target: target, runs: runs,
+                                        ptrain_speedup_over_fastest_peer: speedup))
         try writeRecord(document, to: output + "/time-to-accuracy.json")
         print("wrote \(output)/time-to-accuracy.json")
     }
