@@ -98,7 +98,7 @@ struct CompareBenchmark: ParsableCommand {
         print(String(format: "median train time: baseline %.3f s, candidate %.3f s: %.3fx (paired per round: %.3fx); digests %@",
                      document.baseline_median, document.candidate_median, document.ratio_of_medians, document.ratio_paired,
                      document.same_digest ? "identical" : "DIFFER"))
-        try writeRecord(document, to: "\(output)/\(name).json")
+        try document.write(to: "\(output)/\(name).json")
         print("wrote \(output)/\(name).json")
     }
 }

@@ -127,7 +127,7 @@ struct EndToEndBenchmark: ParsableCommand {
             records.append(measure(w, dataset: data, kernels: kernels, topology: topology, numpy: numpyMissing == nil))
         }
         let document = Document(Results(kernels: kernels.variant.rawValue, peak_vectors: widestVectors, records: records))
-        try writeRecord(document, to: "\(output)/e2e.json")
+        try document.write(to: "\(output)/e2e.json")
         print("wrote \(output)/e2e.json")
     }
 

@@ -107,7 +107,7 @@ struct InputBenchmark: ParsableCommand {
                                   auto_choices: choices, faster: faster, auto_over_faster: ratio, same_digest: digests.count == 1))
         }
         let document = Document(Results(kernels: kernels.variant.rawValue, workers: workers, iterations: iterations, records: records))
-        try writeRecord(document, to: "\(output)/input.json")
+        try document.write(to: "\(output)/input.json")
         print("wrote \(output)/input.json")
         if records.contains(where: { !$0.same_digest }) { throw ExitCode.failure }
     }

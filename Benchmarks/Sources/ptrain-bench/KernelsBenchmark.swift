@@ -99,7 +99,7 @@ struct KernelsBenchmark: ParsableCommand {
         let walks = try benchmarkWalks(kernels)
         let document = Document(Results(kernels: kernels.variant.rawValue, peak_gflops: peak1, peak_vectors: widestVectors,
                                         avx2_peak_gflops: avx2Peak, gemms: results, walks: walks))
-        try writeRecord(document, to: "\(output)/kernels.json")
+        try document.write(to: "\(output)/kernels.json")
         print("wrote \(output)/kernels.json")
         try benchmarkSparse(kernels, peak: peak1.median)
     }

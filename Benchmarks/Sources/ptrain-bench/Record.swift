@@ -47,7 +47,20 @@ struct Recorded<Results: Codable>: Codable {
     }
 
     subscript<T>(dynamicMember field: KeyPath<Results, T>) -> T { results[keyPath: field] }
+
+    /// Writes the record to `path`, creating its folder, as sorted, indented JSON (the form
+    /// `ptrain-bench report` reads and a diff shows line by line).
+    func write(to path: String) throws {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
+    }
 }
+
+/// How this benchmark was invoked ("ptrain-bench e2e --repeats 5"), for its record.
+var benchCommand: String { (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " ") }
 
 /// The repository's commit (`git rev-parse --short HEAD`), with "+changes" when the code in the work
 /// tree (the packages' sources and manifests, the reference peers) differs from it: what a result

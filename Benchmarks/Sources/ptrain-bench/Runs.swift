@@ -132,16 +132,3 @@ func flopsPerIteration(widths: [Int], batch: Int) -> Double {
         Double(l == 1 ? 4 : 6) * b * Double(widths[l - 1]) * Double(widths[l])
     }.reduce(0, +)
 }
-
-/// How this benchmark was invoked ("ptrain-bench e2e --repeats 5"), for its record.
-var benchCommand: String { (["ptrain-bench"] + CommandLine.arguments.dropFirst()).joined(separator: " ") }
-
-/// Writes a benchmark's record, creating its folder, as sorted, indented JSON (the form `ptrain-bench report` reads and
-/// a diff shows line by line).
-func writeRecord<T: Encodable>(_ record: T, to path: String) throws {
-    let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try encoder.encode(record).write(to: URL(fileURLWithPath: path))
-}

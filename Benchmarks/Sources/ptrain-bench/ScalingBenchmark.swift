@@ -274,8 +274,7 @@ struct ScalingBenchmark: ParsableCommand {
             csv += "\"\(p.scenario)\",\(p.workers),\(p.batch_size),\(p.hidden),\(p.iterations),\(p.samples_per_second_median),\(p.samples_per_second_min),\(p.samples_per_second_max),\(p.speedup),\(p.speedup_paired.map { "\($0)" } ?? ""),\(p.efficiency),\(p.compute_us),\(p.reduction_us),\(p.synchronisation_us),\(p.bookkeeping_us)\n"
         }
         try csv.write(toFile: output + "/scaling.csv", atomically: true, encoding: .utf8)
-        try writeRecord(Document(Results(points: points, numpy: peers, limits: limits, rounds: rounds)),
-                        to: output + "/scaling.json")
+        try Document(Results(points: points, numpy: peers, limits: limits, rounds: rounds)).write(to: output + "/scaling.json")
         try plot(points)
         print("wrote \(output)/scaling.csv, scaling.json, scaling.svg")
     }

@@ -93,7 +93,7 @@ struct TimeToAccuracyBenchmark: ParsableCommand {
         if let speedup { print(String(format: "\nptrain reaches %.2f %.2fx faster than the fastest peer", target, speedup)) }
         let document = Document(Results(kernels: kernels.variant.rawValue, target: target, runs: runs,
                                         ptrain_speedup_over_fastest_peer: speedup))
-        try writeRecord(document, to: output + "/time-to-accuracy.json")
+        try document.write(to: output + "/time-to-accuracy.json")
         print("wrote \(output)/time-to-accuracy.json")
     }
 
